@@ -1,0 +1,161 @@
+"""Builds the three providers from Settings: for ``opentelemetry-instrument`` and for code.
+
+``configure()`` is idempotent: the second call is a no-op (one debug line),
+never a second set of processors. Telemetry trouble is reported once and
+swallowed; only ``OTEL_DISTRO_STRICT=true`` may stop the start-up.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._configuration import _BaseConfigurator
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from otel_distro import diagnostics, logs, resource, settings, traces
+from otel_distro import metrics as metrics_
+from otel_distro.metrics import PullEndpoint
+
+_log = logging.getLogger("otel_distro")
+
+
+@dataclass
+class Telemetry:
+    """What ``configure()`` built and installed as the global providers."""
+
+    settings: settings.Settings
+    resource: Resource
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    pull_endpoint: PullEndpoint | None
+
+
+_lock = threading.RLock()
+_configured = False
+_telemetry: Telemetry | None = None
+
+
+def current() -> Telemetry | None:
+    """The running telemetry, or None (not configured, disabled, or failed)."""
+    return _telemetry
+
+
+def configure(**overrides: Any) -> Telemetry | None:
+    """Set up traces, metrics and logs from the environment; keyword arguments override it.
+
+    Keyword names are the fields of :class:`otel_distro.settings.Settings`
+    (``service_name="shop"``, ``metrics_exporter=("prometheus",)`` ...).
+    """
+    global _configured, _telemetry
+    with _lock:
+        if _configured:
+            _log.debug("otel-distro: configure() called again; keeping the first configuration")
+            return _telemetry
+        chosen = settings.load()
+        if overrides:
+            chosen = chosen.with_overrides(**overrides)
+        _configured = True
+        if chosen.sdk_disabled:
+            _log.debug("otel-distro: OTEL_SDK_DISABLED=true; no telemetry")
+            return None
+        try:
+            _telemetry = _build(chosen)
+        except Exception as err:  # the host application must start anyway
+            _log.warning("otel-distro: telemetry setup failed, the service runs without it: %s: %s",
+                         type(err).__name__, err)
+            return None
+        return _telemetry
+
+
+def _build(chosen: settings.Settings) -> Telemetry:
+    res = resource.build(chosen)
+    tracer_provider = traces.build(chosen, res)
+    readers, endpoint = metrics_.readers(chosen)
+    meter_provider = metrics_.build(chosen, res, readers)
+    logger_provider = logs.build(chosen, res)
+
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    _logs.set_logger_provider(logger_provider)
+
+    if chosen.logs_exporter:
+        logs.install_bridge(logger_provider, chosen.log_export_level)
+    if chosen.system_metrics and readers:
+        metrics_.start_system_metrics(meter_provider)
+    resource.refresh_process_after_fork([tracer_provider, meter_provider, logger_provider])
+    diagnostics.rate_limit_export_errors(chosen.export_error_interval_s)
+    atexit.register(shutdown)
+    _exit_cleanly_on_sigterm()
+    return Telemetry(chosen, res, tracer_provider, meter_provider, logger_provider, endpoint)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    # A plain Python process dies on SIGTERM without running atexit, losing what
+    # is still queued. Turn it into SystemExit so atexit flushes. Servers that
+    # install their own handler (uvicorn, gunicorn, celery) replace this one and
+    # exit through atexit anyway.
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _raise_system_exit)
+    except (ValueError, OSError):
+        pass
+
+
+def _raise_system_exit(signum: int, _frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    sys.exit(128 + signum)
+
+
+def _flush_and_close(telemetry: Telemetry, timeout_ms: int) -> None:
+    for provider in (telemetry.tracer_provider, telemetry.logger_provider,
+                     telemetry.meter_provider):
+        try:
+            provider.force_flush(timeout_ms)
+        except Exception as err:
+            _log.warning("otel-distro: flush failed: %s", err)
+    for provider in (telemetry.tracer_provider, telemetry.logger_provider,
+                     telemetry.meter_provider):
+        try:
+            provider.shutdown()
+        except Exception as err:
+            _log.warning("otel-distro: shutdown failed: %s", err)
+    if telemetry.pull_endpoint is not None:
+        telemetry.pull_endpoint.close()
+
+
+def shutdown() -> None:
+    """Flush pending spans, metrics and logs, then stop exporting; bounded by the shutdown timeout."""
+    global _telemetry
+    with _lock:
+        telemetry, _telemetry = _telemetry, None
+    if telemetry is None:
+        return
+    logs.remove_bridge()
+    timeout = telemetry.settings.shutdown_timeout_s
+    worker = threading.Thread(target=_flush_and_close, args=(telemetry, int(timeout * 1000)),
+                              name="otel-distro-shutdown", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        _log.warning("otel-distro: telemetry not fully flushed within %ss "
+                     "(OTEL_DISTRO_SHUTDOWN_TIMEOUT)", timeout)
+
+
+class OtelConfigurator(_BaseConfigurator):
+    """The ``opentelemetry_configurator`` entry point named ``otel_distro``."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        configure()

@@ -1,0 +1,162 @@
+"""The meter provider: OTLP push, an optional Prometheus pull endpoint, seconds-shaped buckets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
+from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+
+from otel_distro.settings import Settings
+
+_log = logging.getLogger("otel_distro")
+
+# Semantic-convention boundaries for durations in seconds (HTTP, RPC, DB ...).
+SECONDS_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+
+class SecondsBucketAggregation(ExplicitBucketHistogramAggregation):
+    """The instrument's own advisory boundaries if it has some, else SECONDS_BUCKETS.
+
+    The SDK's fallback (0, 5, 10 ... 10000) is shaped for milliseconds: every
+    request would land in the first bucket and p95 would mean nothing.
+    """
+
+    def _create_aggregation(self, instrument: Any, *args: Any, **kwargs: Any) -> Any:
+        advisory = getattr(instrument, "_advisory", None)
+        advised = getattr(advisory, "explicit_bucket_boundaries", None)
+        chosen = ExplicitBucketHistogramAggregation(None if advised else SECONDS_BUCKETS)
+        return chosen._create_aggregation(instrument, *args, **kwargs)
+
+
+def views() -> list[View]:
+    return [View(instrument_type=Histogram, instrument_unit="s",
+                 aggregation=SecondsBucketAggregation())]
+
+
+_DELTA = AggregationTemporality.DELTA
+_CUMULATIVE = AggregationTemporality.CUMULATIVE
+
+
+def temporality(preference: str) -> dict[type, AggregationTemporality]:
+    """The spec's three OTLP temporality preferences."""
+    if preference == "delta":
+        return {Counter: _DELTA, UpDownCounter: _CUMULATIVE, Histogram: _DELTA,
+                ObservableCounter: _DELTA, ObservableUpDownCounter: _CUMULATIVE,
+                ObservableGauge: _CUMULATIVE}
+    if preference == "lowmemory":
+        return {Counter: _DELTA, UpDownCounter: _CUMULATIVE, Histogram: _DELTA,
+                ObservableCounter: _CUMULATIVE, ObservableUpDownCounter: _CUMULATIVE,
+                ObservableGauge: _CUMULATIVE}
+    return {kind: _CUMULATIVE for kind in (Counter, UpDownCounter, Histogram, ObservableCounter,
+                                           ObservableUpDownCounter, ObservableGauge)}
+
+
+@dataclass
+class PullEndpoint:
+    """A running Prometheus scrape endpoint."""
+
+    host: str
+    port: int
+    server: Any
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def prometheus_reader(settings: Settings) -> tuple[MetricReader, PullEndpoint | None]:
+    """A Prometheus reader and its HTTP endpoint; a taken port gives a warning, not a crash."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    # Own registry: prometheus_client's default one adds its own process metrics,
+    # which would duplicate ours under other names.
+    registry = CollectorRegistry(auto_describe=True)
+    reader = PrometheusMetricReader(registry=registry)
+    try:
+        server, _thread = start_http_server(settings.prometheus_port, addr=settings.prometheus_host,
+                                            registry=registry)
+    except OSError as err:
+        _log.warning("otel-distro: Prometheus endpoint %s:%s not started (%s); metrics still go "
+                     "to the other exporters", settings.prometheus_host, settings.prometheus_port,
+                     err.strerror or err)
+        return reader, None
+    host, port = server.server_address[:2]
+    return reader, PullEndpoint(host=host, port=port, server=server)
+
+
+def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None]:
+    chosen: list[MetricReader] = []
+    endpoint = None
+    for name in settings.metrics_exporter:
+        if name == "otlp":
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+            exporter = OTLPMetricExporter(endpoint=settings.signal_endpoint("metrics"),
+                                          timeout=settings.otlp_timeout_ms / 1000,
+                                          preferred_temporality=temporality(
+                                              settings.metrics_temporality))
+            chosen.append(PeriodicExportingMetricReader(
+                exporter, export_interval_millis=settings.metric_export_interval_ms,
+                export_timeout_millis=settings.otlp_timeout_ms))
+        elif name == "prometheus":
+            reader, endpoint = prometheus_reader(settings)
+            chosen.append(reader)
+        elif name == "console":
+            from opentelemetry.sdk.metrics.export import (
+                ConsoleMetricExporter,
+                PeriodicExportingMetricReader,
+            )
+
+            chosen.append(PeriodicExportingMetricReader(
+                ConsoleMetricExporter(), export_interval_millis=settings.metric_export_interval_ms))
+    return chosen, endpoint
+
+
+def build(settings: Settings, resource: Resource,
+          metric_readers: Sequence[MetricReader]) -> MeterProvider:
+    return MeterProvider(resource=resource, metric_readers=list(metric_readers), views=views(),
+                         shutdown_on_exit=False)
+
+
+# Process and runtime metrics: the process's own, not the whole host's.
+SYSTEM_METRICS_CONFIG: dict[str, list[str] | None] = {
+    "process.cpu.time": ["user", "system"],
+    "process.cpu.utilization": ["user", "system"],
+    "process.memory.usage": None,
+    "process.memory.virtual": None,
+    "process.open_file_descriptor.count": None,
+    "process.thread.count": None,
+    "process.context_switches": ["involuntary", "voluntary"],
+    "cpython.gc.collections": None,
+    "cpython.gc.collected_objects": None,
+    "cpython.gc.uncollectable_objects": None,
+}
+
+
+def start_system_metrics(provider: MeterProvider) -> None:
+    from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
+
+    instrumentor = SystemMetricsInstrumentor(config=SYSTEM_METRICS_CONFIG)
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(meter_provider=provider)
