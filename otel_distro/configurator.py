@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import signal
 import sys
 import threading
@@ -158,4 +159,10 @@ class OtelConfigurator(_BaseConfigurator):
     """The ``opentelemetry_configurator`` entry point named ``otel_distro``."""
 
     def _configure(self, **kwargs: Any) -> None:
-        configure()
+        try:
+            configure()
+        except settings.StrictModeError as stop:
+            # Raised while Python imports sitecustomize, SystemExit would become
+            # "Fatal Python error" with status 1: leave with the promised status.
+            sys.stderr.flush()
+            os._exit(int(stop.code or 2))

@@ -51,9 +51,10 @@ class RateLimitFilter(logging.Filter):
             record.args = None
             record.exc_info = None
             record.exc_text = None
-        if suppressed:
-            record.msg = f"{record.getMessage()} [{suppressed} similar message(s) suppressed]"
-            record.args = None
+        note = f"{suppressed} similar message(s) suppressed; " if suppressed else ""
+        record.msg = (f"{record.getMessage()} [{note}otel-distro shows one such line per "
+                      f"{self.interval:g}s: OTEL_DISTRO_EXPORT_ERROR_INTERVAL]")
+        record.args = None
         return True
 
 
