@@ -48,6 +48,9 @@ class OtelDistro(BaseDistro):
         options = {**kwargs, **instrumentor_options(name, telemetry.settings)}
         try:
             entry_point.load()().instrument(**options)
+            if name == "celery":
+                from otel_distro.integrations import celery as celery_integration
+                celery_integration.instrument()
         except Exception as err:  # one broken instrumentation must not stop the app
             _log.warning("otel-distro: instrumentation %r skipped: %s: %s", name,
                          type(err).__name__, err)

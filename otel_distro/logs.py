@@ -18,7 +18,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
-from otel_distro.settings import Settings
+from otel_distro.settings import Settings, export_file
 
 
 def exporters(settings: Settings) -> list[LogRecordExporter]:
@@ -29,6 +29,10 @@ def exporters(settings: Settings) -> list[LogRecordExporter]:
 
             chosen.append(OTLPLogExporter(endpoint=settings.signal_endpoint("logs"),
                                           timeout=settings.otlp_timeout_ms / 1000))
+        elif name == "file":
+            from opentelemetry.exporter.otlp.json.file._log_exporter import FileLogExporter
+
+            chosen.append(FileLogExporter(export_file(settings, "logs")))
         elif name == "console":
             from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
 

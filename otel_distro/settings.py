@@ -168,13 +168,15 @@ TABLE: tuple[Setting, ...] = (
             "service.name; when unset a warning is printed and the program name is used."),
     Setting("OTEL_RESOURCE_ATTRIBUTES", "resource_attributes", _key_values, (), "(none)",
             "Extra resource attributes as key=value pairs, comma-separated."),
-    Setting("OTEL_TRACES_EXPORTER", "traces_exporter", _list_of("otlp", "console", "none"),
-            ("otlp",), "otlp", "Where spans go: otlp, console or none."),
+    Setting("OTEL_TRACES_EXPORTER", "traces_exporter", _list_of("otlp", "file", "console", "none"),
+            ("otlp",), "otlp",
+            "Where spans go: otlp, file (OTLP JSON lines), console or none."),
     Setting("OTEL_METRICS_EXPORTER", "metrics_exporter",
             _list_of("otlp", "prometheus", "console", "none"), ("otlp",), "otlp",
             "Where metrics go: otlp, prometheus (a pull endpoint), console or none."),
-    Setting("OTEL_LOGS_EXPORTER", "logs_exporter", _list_of("otlp", "console", "none"),
-            ("otlp",), "otlp", "Where log records go: otlp, console or none."),
+    Setting("OTEL_LOGS_EXPORTER", "logs_exporter", _list_of("otlp", "file", "console", "none"),
+            ("otlp",), "otlp",
+            "Where log records go: otlp, file (OTLP JSON lines), console or none."),
     Setting("OTEL_EXPORTER_OTLP_ENDPOINT", "otlp_endpoint", _url, "http://localhost:4318",
             "http://localhost:4318", "Base URL of the OTLP/HTTP receiver (the Collector)."),
     Setting("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otlp_traces_endpoint", _optional_url, None,
@@ -218,6 +220,8 @@ TABLE: tuple[Setting, ...] = (
             "service.version of the resource."),
     Setting("OTEL_DISTRO_ENVIRONMENT", "environment", _optional_str, None, "(unset)",
             "deployment.environment.name of the resource (production, staging, ...)."),
+    Setting("OTEL_DISTRO_FILE_EXPORT_DIR", "file_export_dir", _parse_str, "telemetry",
+            "telemetry", "Folder for the file exporter: traces.jsonl and logs.jsonl, OTLP JSON."),
     Setting("OTEL_DISTRO_SYSTEM_METRICS", "system_metrics", _parse_bool, True, "true",
             "Process and runtime metrics (CPU, memory, threads, file descriptors, GC)."),
     Setting("OTEL_DISTRO_EXCLUDED_URLS", "excluded_urls", _csv,
@@ -296,6 +300,7 @@ class Settings:
     strict: bool
     service_version: str | None
     environment: str | None
+    file_export_dir: str
     system_metrics: bool
     excluded_urls: tuple[str, ...]
     asgi_subspans: bool
@@ -369,6 +374,12 @@ def load(environ: Mapping[str, str] | None = None, *, report: bool = True) -> Se
         if problems and settings.strict:
             raise StrictModeError(2)
     return settings
+
+
+def export_file(settings: Settings, signal: str) -> str:
+    """The file exporter's path for one signal, its folder created if missing."""
+    os.makedirs(settings.file_export_dir, exist_ok=True)
+    return os.path.join(settings.file_export_dir, f"{signal}.jsonl")
 
 
 def apply_distro_defaults(environ: MutableMapping[str, str] | None = None) -> None:

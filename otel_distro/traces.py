@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
-from otel_distro.settings import Settings
+from otel_distro.settings import Settings, export_file
 
 
 def sampler(settings: Settings) -> Sampler:
@@ -38,6 +38,10 @@ def exporters(settings: Settings) -> list[SpanExporter]:
 
             chosen.append(OTLPSpanExporter(endpoint=settings.signal_endpoint("traces"),
                                            timeout=settings.otlp_timeout_ms / 1000))
+        elif name == "file":
+            from opentelemetry.exporter.otlp.json.file.trace_exporter import FileSpanExporter
+
+            chosen.append(FileSpanExporter(export_file(settings, "traces")))
         elif name == "console":
             from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 

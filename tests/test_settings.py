@@ -43,6 +43,7 @@ CASES: dict[str, tuple[str, object, str]] = {
     "OTEL_DISTRO_STRICT": ("yes", True, "strictly"),
     "OTEL_DISTRO_SERVICE_VERSION": ("1.4.2", "1.4.2", None),
     "OTEL_DISTRO_ENVIRONMENT": ("staging", "staging", None),
+    "OTEL_DISTRO_FILE_EXPORT_DIR": ("/tmp/t", "/tmp/t", None),
     "OTEL_DISTRO_SYSTEM_METRICS": ("off", False, "sometimes"),
     "OTEL_DISTRO_EXCLUDED_URLS": ("/ping, /status", ("/ping", "/status"), None),
     "OTEL_DISTRO_ASGI_SUBSPANS": ("1", True, "both"),
