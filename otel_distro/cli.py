@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from otel_distro.settings import child_environment
+
 _EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -159,8 +161,7 @@ def demo(requests: int, seconds: float, out_dir: Path | None) -> int:
     port, metrics_port = _free_port(), _free_port()
     instrument = shutil.which("opentelemetry-instrument",
                               path=str(Path(sys.executable).parent)) or "opentelemetry-instrument"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update({
+    env = child_environment({
         "OTEL_PYTHON_DISTRO": "otel_distro",
         "OTEL_SERVICE_NAME": "shop-demo",
         "OTEL_DISTRO_ENVIRONMENT": "demo",
@@ -170,8 +171,7 @@ def demo(requests: int, seconds: float, out_dir: Path | None) -> int:
         "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
         "OTEL_DISTRO_FILE_EXPORT_DIR": str(workdir),
         "OTEL_BSP_SCHEDULE_DELAY": "500",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(_EXAMPLES.parent),
-                                                    env.get("PYTHONPATH", "")])),
+        "PYTHONPATH": str(_EXAMPLES.parent),
     })
     argv = [instrument, sys.executable, "-m", "uvicorn", "examples.fastapi_app.main:app",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]

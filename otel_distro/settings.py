@@ -382,6 +382,13 @@ def export_file(settings: Settings, signal: str) -> str:
     return os.path.join(settings.file_export_dir, f"{signal}.jsonl")
 
 
+def child_environment(values: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without its OTEL_* variables, plus ``values``: for a child."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(values)
+    return env
+
+
 def apply_distro_defaults(environ: MutableMapping[str, str] | None = None) -> None:
     """Set the distro's defaults for standard variables the user left unset."""
     env = os.environ if environ is None else environ

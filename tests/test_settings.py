@@ -23,7 +23,7 @@ CASES: dict[str, tuple[str, object, str]] = {
     "OTEL_RESOURCE_ATTRIBUTES": ("team=core,region=eu%2Cwest", (("team", "core"), ("region", "eu,west")), "novalue"),
     "OTEL_TRACES_EXPORTER": ("otlp,console", ("otlp", "console"), "jaeger"),
     "OTEL_METRICS_EXPORTER": ("otlp,prometheus", ("otlp", "prometheus"), "statsd"),
-    "OTEL_LOGS_EXPORTER": ("none", (), "file"),
+    "OTEL_LOGS_EXPORTER": ("none", (), "kafka"),
     "OTEL_EXPORTER_OTLP_ENDPOINT": ("http://collector:4318/", "http://collector:4318", "collector:4318"),
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ("https://c:4318/v1/traces", "https://c:4318/v1/traces", "ftp://c"),
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": ("http://c:9/m", "http://c:9/m", "http://:99999"),
