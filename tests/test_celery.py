@@ -152,7 +152,7 @@ def test_prefork_worker_traces_metrics_and_logs(receiver, start_service, tmp_pat
     assert _process_group_gone(worker.process.pid), "pool children left behind"
 
 
-def test_instrument_is_idempotent_and_records_outcomes() -> None:
+def test_instrument_is_idempotent_and_records_outcomes(caplog: pytest.LogCaptureFixture) -> None:
     """In process, eager tasks: one set of handlers however often it is called; handlers never raise."""
     from celery import Celery, signals
     from opentelemetry.sdk.metrics import MeterProvider
@@ -188,9 +188,24 @@ def test_instrument_is_idempotent_and_records_outcomes() -> None:
         ok.apply()
         boom.apply()
         again.apply()
-        # A broken postrun (no prerun, odd arguments) is swallowed.
+        # Odd arguments are ignored; a failing handler is logged once by us, never raised.
         signals.task_postrun.send(sender=None, task_id="never-started", task=object(), state=3)
         signals.task_prerun.send(sender=None, task_id=None)
+
+        class Broken:
+            name = "broken"
+
+            @property
+            def request(self) -> None:
+                raise RuntimeError("no request here")
+
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            for _ in range(3):
+                signals.task_prerun.send(sender=Broken(), task_id="x", task=Broken())
+        ours = [r for r in caplog.records if "celery task_prerun handler failed" in r.getMessage()]
+        assert len(ours) == 1
+        assert not [r for r in caplog.records if r.name.startswith("celery")]
 
         data = reader.get_metrics_data()
         points = {}

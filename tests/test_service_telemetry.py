@@ -34,8 +34,14 @@ def shop(receiver, start_service):
                 ("/items", "/items/1", "/items/9", "/fail", "/health", "/slow?ms=30")}
     statuses["POST /orders"] = http_get(base + "/orders?item_id=2&quantity=3", method="POST")
     receiver.wait_for(lambda: len(receiver.spans()) >= 6, what="six server spans")
-    receiver.wait_for(lambda: receiver.metric("http.server.request.duration"), what="histogram")
+    receiver.wait_for(lambda: _requests_counted(receiver) == 6, what="all six requests in the histogram")
     return service, statuses
+
+
+def _requests_counted(receiver) -> int:
+    """Requests counted by the latest export of the duration histogram."""
+    latest = receiver.metric("http.server.request.duration")
+    return sum(p.count for p in latest[-1].points) if latest else 0
 
 
 def test_routes_answer_as_without_telemetry(shop) -> None:
