@@ -216,6 +216,18 @@ def demo(requests: int, seconds: float, out_dir: Path | None) -> int:
     return 0 if stats and spans else 1
 
 
+def collector_check(path: Path) -> int:
+    """Print each problem of an otelcol config; 0 when there is no error, 1 otherwise."""
+    from otel_distro.collector_check import check_config
+
+    problems = check_config(path)
+    for problem in problems:
+        print(f"{problem.severity}: {problem.message}")
+    errors = [p for p in problems if p.severity == "error"]
+    print(f"{path}: {len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+    return 1 if errors else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-distro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -223,7 +235,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_demo.add_argument("--requests", type=int, default=200, help="requests to send (bounded)")
     run_demo.add_argument("--seconds", type=float, default=60.0, help="longest traffic run")
     run_demo.add_argument("--out", type=Path, default=None, help="folder for traces and logs")
+    collector = commands.add_parser("collector", help="Collector configuration tools")
+    collector_commands = collector.add_subparsers(dest="collector_command", required=True)
+    check = collector_commands.add_parser("check", help="check an otelcol config file")
+    check.add_argument("path", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "collector":
+        return collector_check(args.path)
     if args.command == "demo":
         if args.requests < 1 or args.seconds <= 0:
             parser.error("--requests and --seconds must be positive")

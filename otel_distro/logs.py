@@ -18,6 +18,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
+from otel_distro import forksafe
 from otel_distro.settings import Settings, export_file
 
 
@@ -27,8 +28,9 @@ def exporters(settings: Settings) -> list[LogRecordExporter]:
         if name == "otlp":
             from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
-            chosen.append(OTLPLogExporter(endpoint=settings.signal_endpoint("logs"),
-                                          timeout=settings.otlp_timeout_ms / 1000))
+            exporter = OTLPLogExporter(endpoint=settings.signal_endpoint("logs"),
+                                       timeout=settings.otlp_timeout_ms / 1000)
+            chosen.append(forksafe.track(exporter))
         elif name == "file":
             from opentelemetry.exporter.otlp.json.file._log_exporter import FileLogExporter
 
@@ -55,6 +57,32 @@ class _NotOurOwn(logging.Filter):
         return not record.name.startswith("opentelemetry.")
 
 
+_PLAIN = (str, bool, int, float, bytes)
+
+
+def _attribute_value(value: Any) -> Any:
+    """An attribute value OpenTelemetry accepts: plain values kept, others as text."""
+    if isinstance(value, _PLAIN) or value is None:
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, _PLAIN) for v in value):
+        return value
+    return str(value)
+
+
+def _bridge_handler_class() -> type[logging.Handler]:
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+    class BridgeHandler(LoggingHandler):
+        """The contrib handler, with ``extra`` values the SDK would reject turned into text."""
+
+        def _get_attributes(self, record: logging.LogRecord) -> Any:
+            attributes, event_name = super()._get_attributes(record)
+            return {k: _attribute_value(v) for k, v in attributes.items()
+                    if v is not None}, event_name
+
+    return BridgeHandler
+
+
 _bridge: logging.Handler | None = None
 
 
@@ -68,9 +96,7 @@ def install_bridge(provider: LoggerProvider, level: int) -> logging.Handler:
     global _bridge
     if _bridge is not None:
         return _bridge
-    from opentelemetry.instrumentation.logging.handler import LoggingHandler
-
-    handler = LoggingHandler(level=level, logger_provider=provider)
+    handler = _bridge_handler_class()(level=level, logger_provider=provider)
     handler.addFilter(_NotOurOwn())
     logging.getLogger().addHandler(handler)
     _keep_through_reconfiguration()

@@ -17,9 +17,14 @@ from opentelemetry.sdk.metrics import (
     UpDownCounter,
 )
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.metrics.view import (
+    DropAggregation,
+    ExplicitBucketHistogramAggregation,
+    View,
+)
 from opentelemetry.sdk.resources import Resource
 
+from otel_distro import forksafe
 from otel_distro.settings import Settings
 
 _log = logging.getLogger("otel_distro")
@@ -44,8 +49,12 @@ class SecondsBucketAggregation(ExplicitBucketHistogramAggregation):
 
 
 def views() -> list[View]:
-    return [View(instrument_type=Histogram, instrument_unit="s",
-                 aggregation=SecondsBucketAggregation())]
+    return [
+        View(instrument_type=Histogram, instrument_unit="s", aggregation=SecondsBucketAggregation()),
+        # The contrib Celery instrumentor's runtime histogram (unit "seconds", so
+        # millisecond-shaped buckets) duplicates celery.task.duration.
+        View(instrument_name="flower.task.runtime.seconds", aggregation=DropAggregation()),
+    ]
 
 
 _DELTA = AggregationTemporality.DELTA
@@ -112,10 +121,10 @@ def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
             from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-            exporter = OTLPMetricExporter(endpoint=settings.signal_endpoint("metrics"),
-                                          timeout=settings.otlp_timeout_ms / 1000,
-                                          preferred_temporality=temporality(
-                                              settings.metrics_temporality))
+            exporter = forksafe.track(OTLPMetricExporter(
+                endpoint=settings.signal_endpoint("metrics"),
+                timeout=settings.otlp_timeout_ms / 1000,
+                preferred_temporality=temporality(settings.metrics_temporality)))
             chosen.append(PeriodicExportingMetricReader(
                 exporter, export_interval_millis=settings.metric_export_interval_ms,
                 export_timeout_millis=settings.otlp_timeout_ms))

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
+from otel_distro import forksafe
 from otel_distro.settings import Settings, export_file
 
 
@@ -36,8 +37,9 @@ def exporters(settings: Settings) -> list[SpanExporter]:
         if name == "otlp":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            chosen.append(OTLPSpanExporter(endpoint=settings.signal_endpoint("traces"),
-                                           timeout=settings.otlp_timeout_ms / 1000))
+            exporter = OTLPSpanExporter(endpoint=settings.signal_endpoint("traces"),
+                                        timeout=settings.otlp_timeout_ms / 1000)
+            chosen.append(forksafe.track(exporter))
         elif name == "file":
             from opentelemetry.exporter.otlp.json.file.trace_exporter import FileSpanExporter
 

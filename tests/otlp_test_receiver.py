@@ -154,6 +154,7 @@ class OtlpTestReceiver:
         self._items: dict[str, list[Any]] = {path: [] for path in _DECODERS}
         self.raw: list[tuple[str, bytes]] = []
         self.requests = 0
+        self.errors: list[str] = []
         self.status = 200
         receiver = self
 
@@ -168,10 +169,16 @@ class OtlpTestReceiver:
                 decoder = _DECODERS.get(self.path)
                 status = receiver.status if decoder else 404
                 if decoder and status == 200:
-                    items = decoder(body)
-                    with receiver._lock:
-                        receiver._items[self.path].extend(items)
-                        receiver.raw.append((self.path, body))
+                    try:
+                        items = decoder(body)
+                    except Exception as err:  # e.g. two processes writing on one connection
+                        with receiver._lock:
+                            receiver.errors.append(f"{type(err).__name__}: {err}")
+                        status = 400
+                    else:
+                        with receiver._lock:
+                            receiver._items[self.path].extend(items)
+                            receiver.raw.append((self.path, body))
                 with receiver._lock:
                     receiver.requests += 1
                 self.send_response(status)

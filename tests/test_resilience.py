@@ -148,3 +148,20 @@ def test_configure_in_code_is_idempotent_and_flushes(receiver) -> None:
     assert span.name == "work" and span.resource["service.name"] == "coded"
     (log,) = [l for l in receiver.logs() if l.body == "from code"]
     assert log.trace_id == span.trace_id
+
+
+def test_forked_child_opens_its_own_exporter_connection(receiver) -> None:
+    count = 150
+    env = telemetry_env(receiver.endpoint)
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "apps" / "fork_race.py"),
+                           str(count)], env=env, capture_output=True, text=True, timeout=90,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert receiver.errors == []  # no request garbled by two writers on one socket
+    by_name: dict[str, set[int]] = {}
+    for span in receiver.spans():
+        by_name.setdefault(span.name, set()).add(span.resource["process.pid"])
+    assert sorted(by_name) == ["before-fork", "child", "parent"]
+    assert by_name["child"].isdisjoint(by_name["parent"])
+    assert len([s for s in receiver.spans() if s.name == "child"]) == count
+    assert len([s for s in receiver.spans() if s.name == "parent"]) == count
