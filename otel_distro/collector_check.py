@@ -21,11 +21,12 @@ consistent with the pinned distribution.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
-__all__ = ["Problem", "check_config", "check_config_data", "load_components", "DEFAULT_COMPONENTS_FILE"]
+__all__ = ["DEFAULT_COMPONENTS_FILE", "Problem", "check_config", "check_config_data", "load_components"]
 
 DEFAULT_COMPONENTS_FILE = Path(__file__).resolve().parent.parent / "collector" / "otelcol-contrib-components.yaml"
 

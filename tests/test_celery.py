@@ -80,7 +80,7 @@ def test_prefork_worker_traces_metrics_and_logs(receiver, start_service, tmp_pat
     by_trace = defaultdict(list)
     for span in spans:
         by_trace[span.trace_id].append(span)
-    for task_name, task_id in sent.items():
+    for task_name in sent:
         publish = [s for s in spans if s.name == f"apply_async/{task_name}"
                    and s.resource.get("service.name") == "orders-api"]
         assert len(publish) == 1, [s.name for s in spans]

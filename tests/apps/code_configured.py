@@ -3,9 +3,10 @@
 import json
 import logging
 
-import otel_distro
 from opentelemetry import trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+import otel_distro
 
 first = otel_distro.configure(service_name="coded")
 second = otel_distro.configure(service_name="ignored")

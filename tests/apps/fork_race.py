@@ -7,8 +7,9 @@ a child that reused it would interleave its requests with the parent's.
 import os
 import sys
 
-import otel_distro
 from opentelemetry import trace
+
+import otel_distro
 
 count = int(sys.argv[1])
 otel_distro.configure(service_name="fork-race", metrics_exporter=(), logs_exporter=(),

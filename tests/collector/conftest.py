@@ -201,7 +201,7 @@ class Sinks:
 
 def _make_handler(sinks: Sinks):
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             with sinks.lock:
@@ -234,7 +234,7 @@ def sinks() -> Iterator[tuple[Sinks, int, int]]:
     thread.start()
 
     class MailHandler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        async def handle_DATA(self, server, session, envelope):
             with collected.lock:
                 collected.mail.append(message_from_bytes(envelope.content))
             return "250 Message accepted for delivery"

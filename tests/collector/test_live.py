@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -110,7 +110,7 @@ def _webhook(stack: Stack, alertname: str, status: str) -> list[dict]:
 
 
 def _post_alert(stack: Stack, ends: datetime | None) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     alert = {"labels": {"alertname": "ExternalProbeFailed", "job": SERVICE, "source": "external-probe"},
              "annotations": {"summary": "an alert without severity goes to the webhook"},
              "startsAt": (now - timedelta(seconds=5)).isoformat()}
@@ -130,7 +130,7 @@ def test_alerts_reach_every_receiver_and_resolve(stack: Stack) -> None:
     _post_alert(stack, ends=None)
     fired = wait_for(lambda: _webhook(stack, "ExternalProbeFailed", "firing"), 60, "webhook firing", diag)
     assert fired[0]["alerts"][0]["labels"]["job"] == SERVICE
-    _post_alert(stack, ends=datetime.now(timezone.utc))
+    _post_alert(stack, ends=datetime.now(UTC))
     wait_for(lambda: _webhook(stack, "ExternalProbeFailed", "resolved"), 60, "webhook resolved", diag)
 
     # error → Slack (HealthCheckFailing); info → email (AIUnpricedCalls)

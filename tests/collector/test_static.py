@@ -3,7 +3,6 @@ compose, Helm values and Grafana files (their binaries cannot run here)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
