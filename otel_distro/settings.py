@@ -382,6 +382,18 @@ def export_file(settings: Settings, signal: str) -> str:
     return os.path.join(settings.file_export_dir, f"{signal}.jsonl")
 
 
+_SECRET_NAME = re.compile(r"HEADERS|KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.I)
+
+
+def other_otel_variables(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """OTEL_* variables outside the table (read by the SDK itself), secret-looking ones masked."""
+    env = os.environ if environ is None else environ
+    known = {s.env for s in TABLE}
+    return {name: "****" if _SECRET_NAME.search(name) else value
+            for name, value in sorted(env.items())
+            if name.startswith("OTEL_") and name not in known}
+
+
 def child_environment(values: Mapping[str, str]) -> dict[str, str]:
     """This process's environment without its OTEL_* variables, plus ``values``: for a child."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}

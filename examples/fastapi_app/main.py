@@ -11,6 +11,8 @@ import logging
 
 from fastapi import FastAPI, HTTPException
 
+from otel_distro import health
+
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 log = logging.getLogger("shop")
 
@@ -19,9 +21,12 @@ app = FastAPI(title="shop")
 _ITEMS = {1: {"id": 1, "name": "kettle", "price": 24.5}, 2: {"id": 2, "name": "teapot", "price": 31.0}}
 
 
-@app.get("/health")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+@health.check("catalog", timeout=1.0)
+def catalog_loaded() -> tuple[bool, str]:
+    return bool(_ITEMS), f"{len(_ITEMS)} items"
+
+
+health.install(app)  # GET /health (liveness) and /health/ready (the checks above)
 
 
 @app.get("/items")

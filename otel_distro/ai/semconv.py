@@ -1,0 +1,75 @@
+"""GenAI semantic-convention names, our own copy.
+
+The constants in ``opentelemetry-semantic-conventions`` are marked deprecated
+("moved" to the GenAI repository), so the distro keeps the names it relies on
+here. Status of the conventions: Development. Cost has no standard name yet;
+``gen_ai.client.cost`` and friends are this distro's (the Collector rules and
+Grafana dashboards in ``collector/`` use them).
+"""
+
+from __future__ import annotations
+
+# ------------------------------------------------------------------ metrics
+TOKEN_USAGE = "gen_ai.client.token.usage"
+OPERATION_DURATION = "gen_ai.client.operation.duration"
+COST = "gen_ai.client.cost"
+CACHE_SAVINGS = "gen_ai.client.cache_savings"
+UNPRICED_CALLS = "gen_ai.client.unpriced_calls"
+
+TOKEN_BUCKETS: tuple[float, ...] = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+
+# --------------------------------------------------------------- attributes
+OPERATION_NAME = "gen_ai.operation.name"
+PROVIDER_NAME = "gen_ai.provider.name"
+SYSTEM = "gen_ai.system"  # previous name of gen_ai.provider.name
+REQUEST_MODEL = "gen_ai.request.model"
+RESPONSE_MODEL = "gen_ai.response.model"
+TOKEN_TYPE = "gen_ai.token.type"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ERROR_TYPE = "error.type"
+COST_SOURCE = "cost.source"
+
+USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"  # includes cached input tokens
+USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+USAGE_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
+USAGE_CACHE_WRITE = "gen_ai.usage.cache_write.input_tokens"
+# Previous names, still emitted by many instrumentations.
+USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
+USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"
+USAGE_CACHE_CREATION = "gen_ai.usage.cache_creation.input_tokens"
+USAGE_CACHE_READ_FLAT = "gen_ai.usage.cache_read_input_tokens"  # OpenLLMetry
+USAGE_CACHE_CREATION_FLAT = "gen_ai.usage.cache_creation_input_tokens"  # OpenLLMetry
+
+# Token types of gen_ai.client.token.usage and gen_ai.client.cost.
+INPUT = "input"
+OUTPUT = "output"
+CACHE_READ = "cache_read"
+CACHE_WRITE = "cache_write"
+
+# cost.source values: computed here from prices, or reported by the provider's API.
+SOURCE_LOCAL = "local"
+SOURCE_PROVIDER = "provider"
+
+# Operations that are not one model inference: their spans may carry usage
+# summed over child calls, which are counted on their own.
+NOT_INFERENCE = frozenset({
+    "execute_tool", "invoke_agent", "create_agent", "invoke_workflow", "retrieval",
+})
+
+# gen_ai.provider.name values (semconv) to genai-prices provider ids.
+PROVIDER_IDS: dict[str, str] = {
+    "aws.bedrock": "aws",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "x_ai": "x-ai",
+    "mistral_ai": "mistral",
+    "az.ai.openai": "azure",
+    "az.ai.inference": "azure",
+}

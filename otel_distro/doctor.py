@@ -1,0 +1,234 @@
+"""``otel-distro doctor``: the effective configuration, and what is wrong with it.
+
+Each check gives a Finding; the report is printed for people or as JSON,
+and the exit status is 0 when nothing is wrong, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from otel_distro import settings as settings_
+
+# Libraries whose calls a service's traces should show, with the package that
+# instruments them. Transitive helpers (urllib3, jinja2, click ...) are left out:
+# flagging them would make every environment look broken.
+SERVICE_LIBRARIES: dict[str, str] = {
+    "fastapi": "opentelemetry-instrumentation-fastapi",
+    "flask": "opentelemetry-instrumentation-flask",
+    "django": "opentelemetry-instrumentation-django",
+    "celery": "opentelemetry-instrumentation-celery",
+    "requests": "opentelemetry-instrumentation-requests",
+    "httpx": "opentelemetry-instrumentation-httpx",
+    "aiohttp": "opentelemetry-instrumentation-aiohttp-client",
+    "sqlalchemy": "opentelemetry-instrumentation-sqlalchemy",
+    "psycopg": "opentelemetry-instrumentation-psycopg",
+    "psycopg2-binary": "opentelemetry-instrumentation-psycopg2",
+    "asyncpg": "opentelemetry-instrumentation-asyncpg",
+    "pymysql": "opentelemetry-instrumentation-pymysql",
+    "redis": "opentelemetry-instrumentation-redis",
+    "pymongo": "opentelemetry-instrumentation-pymongo",
+    "grpcio": "opentelemetry-instrumentation-grpc",
+    "botocore": "opentelemetry-instrumentation-botocore",
+    "kafka-python": "opentelemetry-instrumentation-kafka-python",
+    "confluent-kafka": "opentelemetry-instrumentation-confluent-kafka",
+    "pika": "opentelemetry-instrumentation-pika",
+    "aio-pika": "opentelemetry-instrumentation-aio-pika",
+    "openai": "opentelemetry-instrumentation-openai-v2",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    ok: bool
+    message: str
+
+
+@dataclass
+class Report:
+    configuration: list[dict[str, str]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if not f.ok]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": not self.problems, "configuration": self.configuration,
+                "findings": [asdict(f) for f in self.findings]}
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        version(distribution)
+        return True
+    except PackageNotFoundError:
+        return False
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join("=".join(v) if isinstance(v, tuple) else str(v) for v in value)
+    if value is None:
+        return ""
+    return str(value)
+
+
+def configuration_rows(chosen: settings_.Settings) -> list[dict[str, str]]:
+    rows = []
+    for setting in settings_.TABLE:
+        value = getattr(chosen, setting.field)
+        if setting.field == "log_export_level":
+            value = logging.getLevelName(value).lower()
+        rows.append({"variable": setting.env,
+                     "value": "****" if setting.secret and value else _shown(value),
+                     "source": chosen.sources.get(setting.field, "default")})
+    for name, value in settings_.other_otel_variables().items():
+        rows.append({"variable": name, "value": value, "source": "environment (read by the SDK)"})
+    return rows
+
+
+def check_variables(chosen: settings_.Settings) -> Iterable[Finding]:
+    if not chosen.problems:
+        yield Finding("variables", True, "every variable is valid")
+    for problem in chosen.problems:
+        yield Finding("variables", False, problem.message.removeprefix("otel-distro: "))
+
+
+def check_service_name(chosen: settings_.Settings) -> Iterable[Finding]:
+    if chosen.service_name or dict(chosen.resource_attributes).get("service.name"):
+        yield Finding("service.name", True, "service.name is set")
+    else:
+        yield Finding("service.name", False,
+                      f"OTEL_SERVICE_NAME is not set: telemetry will say {chosen.program_name!r}")
+
+
+def probe_otlp(endpoint: str, timeout: float) -> tuple[bool, str]:
+    """Send one test span to ``endpoint``; say what happened."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    captured = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource({"service.name": "otel-distro-doctor"}),
+                              shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(captured))
+    provider.get_tracer("otel-distro-doctor").start_span("otel-distro doctor probe").end()
+    exporter = OTLPSpanExporter(endpoint=endpoint, timeout=timeout)
+    quiet = logging.getLogger("opentelemetry.exporter")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # the probe reports; the exporter need not
+    try:
+        result = exporter.export(captured.get_finished_spans())
+    except Exception as err:
+        return False, f"{type(err).__name__}: {err}"
+    finally:
+        quiet.setLevel(level)
+        exporter.shutdown()
+    if result is SpanExportResult.SUCCESS:
+        return True, f"a test span was accepted by {endpoint}"
+    return False, f"a test span could not be delivered to {endpoint} within {timeout:g}s"
+
+
+def check_otlp(chosen: settings_.Settings, timeout: float) -> Iterable[Finding]:
+    if "otlp" not in chosen.traces_exporter + chosen.metrics_exporter + chosen.logs_exporter:
+        return
+    ok, message = probe_otlp(chosen.signal_endpoint("traces"), timeout)
+    yield Finding("otlp endpoint", ok, message)
+
+
+def check_prometheus_port(chosen: settings_.Settings) -> Iterable[Finding]:
+    if "prometheus" not in chosen.metrics_exporter:
+        return
+    address = (chosen.prometheus_host, chosen.prometheus_port)
+    with socket.socket() as probe:
+        try:
+            probe.bind(address)
+        except OSError as err:
+            yield Finding("prometheus port", False,
+                          f"{address[0]}:{address[1]} is already taken ({err.strerror}): "
+                          "set OTEL_EXPORTER_PROMETHEUS_PORT")
+            return
+    yield Finding("prometheus port", True, f"{address[0]}:{address[1]} is free")
+
+
+def check_instrumentations(installed: Callable[[str], bool] = _installed) -> Iterable[Finding]:
+    missing = [(lib, inst) for lib, inst in SERVICE_LIBRARIES.items()
+               if installed(lib) and not installed(inst)]
+    if not missing:
+        yield Finding("instrumentations", True, "every installed service library is instrumented")
+    for library, instrumentation in missing:
+        yield Finding("instrumentations", False,
+                      f"{library} is installed but {instrumentation} is not: its calls will not "
+                      f"be traced (pip install {instrumentation})")
+
+
+def _handler_target(handler: logging.Handler) -> tuple[str, Any] | None:
+    if isinstance(handler, logging.FileHandler):
+        return ("file", handler.baseFilename)
+    if isinstance(handler, logging.StreamHandler):
+        return ("stream", id(handler.stream))
+    if type(handler).__name__ in ("LoggingHandler", "BridgeHandler"):
+        return ("opentelemetry", None)
+    return None
+
+
+def check_logging_handlers(root: logging.Logger | None = None) -> Iterable[Finding]:
+    """Two handlers on the root logger writing to one place print every line twice."""
+    logger = root or logging.getLogger()
+    seen: dict[tuple[str, Any], int] = {}
+    for handler in logger.handlers:
+        target = _handler_target(handler)
+        if target is not None:
+            seen[target] = seen.get(target, 0) + 1
+    doubled = [t for t, n in seen.items() if n > 1]
+    if not doubled:
+        yield Finding("logging handlers", True, "no logging handler is installed twice")
+    for kind, _ in doubled:
+        where = {"stream": "the same stream", "file": "the same file",
+                 "opentelemetry": "OpenTelemetry"}[kind]
+        yield Finding("logging handlers", False,
+                      f"the root logger has {seen[(kind, _)]} handlers writing to {where}: "
+                      "every record is emitted more than once")
+
+
+def diagnose(chosen: settings_.Settings | None = None, *, app_module: str | None = None,
+             probe_timeout: float = 2.0) -> Report:
+    chosen = chosen or settings_.load(report=False)
+    report = Report(configuration=configuration_rows(chosen))
+    if app_module:
+        try:
+            importlib.import_module(app_module)
+        except Exception as err:
+            report.findings.append(Finding("app import", False,
+                                           f"importing {app_module} failed: {type(err).__name__}: {err}"))
+    for check in (check_variables(chosen), check_service_name(chosen),
+                  check_otlp(chosen, probe_timeout), check_prometheus_port(chosen),
+                  check_instrumentations(), check_logging_handlers()):
+        report.findings.extend(check)
+    return report
+
+
+def render(report: Report) -> str:
+    lines = ["Effective configuration:"]
+    width = max(len(r["variable"]) for r in report.configuration)
+    for row in report.configuration:
+        lines.append(f"  {row['variable'].ljust(width)}  {row['value'] or '-'}  ({row['source']})")
+    lines.append("")
+    lines.append("Checks:")
+    for finding in report.findings:
+        lines.append(f"  [{'ok' if finding.ok else 'PROBLEM'}] {finding.check}: {finding.message}")
+    problems = len(report.problems)
+    lines.append("")
+    lines.append("No problems found." if not problems else f"{problems} problem(s) found.")
+    return "\n".join(lines)
+

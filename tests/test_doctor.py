@@ -1,0 +1,90 @@
+"""``otel-distro doctor``: exit 0 when all is well, 1 with each problem named."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+
+import pytest
+
+from otel_distro import doctor
+from tests.conftest import BIN, ROOT, free_port, telemetry_env
+
+
+def _doctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "otel-distro"), "doctor", *args], env=env,
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def _problems(done: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in done.stdout.splitlines() if "[PROBLEM]" in line]
+
+
+def test_clean_environment_passes_and_the_probe_span_arrives(receiver) -> None:
+    done = _doctor(telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop"))
+    assert done.returncode == 0, done.stdout
+    assert "No problems found." in done.stdout
+    assert "OTEL_SERVICE_NAME" in done.stdout and "shop  (environment)" in done.stdout
+    assert [s.name for s in receiver.spans()] == ["otel-distro doctor probe"]
+
+
+def test_unreachable_otlp_endpoint_is_a_problem() -> None:
+    done = _doctor(telemetry_env(f"http://127.0.0.1:{free_port()}", OTEL_SERVICE_NAME="shop"),
+                   "--probe-timeout", "1")
+    assert done.returncode == 1
+    (problem,) = _problems(done)
+    assert "otlp endpoint" in problem and "could not be delivered" in problem
+
+
+def test_invalid_variable_and_missing_service_name_are_named(receiver) -> None:
+    done = _doctor(telemetry_env(receiver.endpoint, OTEL_TRACES_SAMPLER="sometimes"))
+    assert done.returncode == 1
+    problems = "\n".join(_problems(done))
+    assert "OTEL_TRACES_SAMPLER='sometimes' is invalid" in problems
+    assert "OTEL_SERVICE_NAME is not set" in problems
+    assert len(_problems(done)) == 2
+
+
+def test_taken_prometheus_port_is_a_problem(receiver) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _doctor(telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop",
+                                     OTEL_METRICS_EXPORTER="otlp,prometheus",
+                                     OTEL_EXPORTER_PROMETHEUS_PORT=str(port)))
+    assert done.returncode == 1
+    (problem,) = _problems(done)
+    assert f"127.0.0.1:{port} is already taken" in problem
+
+
+def test_logging_handlers_installed_twice_are_found(receiver) -> None:
+    done = _doctor(telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop"),
+                   "--app", "tests.apps.double_logging")
+    assert done.returncode == 1
+    (problem,) = _problems(done)
+    assert "2 handlers writing to the same stream" in problem
+
+
+def test_json_output_masks_secrets(receiver) -> None:
+    done = _doctor(telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop",
+                                 OTEL_EXPORTER_OTLP_HEADERS="api-key=supersecret"), "--json")
+    report = json.loads(done.stdout)
+    assert report["ok"] is True and done.returncode == 0
+    rows = {r["variable"]: r for r in report["configuration"]}
+    assert rows["OTEL_EXPORTER_OTLP_HEADERS"]["value"] == "****"
+    assert "supersecret" not in done.stdout
+    assert rows["OTEL_SERVICE_NAME"] == {"variable": "OTEL_SERVICE_NAME", "value": "shop",
+                                         "source": "environment"}
+
+
+@pytest.mark.parametrize("installed,expected", [
+    ({"flask"}, ["flask is installed but opentelemetry-instrumentation-flask is not"]),
+    ({"flask", "opentelemetry-instrumentation-flask"}, []),
+    ({"jinja2"}, []),  # a helper library, not a service boundary
+])
+def test_missing_instrumentation_is_named(installed: set[str], expected: list[str]) -> None:
+    findings = list(doctor.check_instrumentations(installed=lambda name: name in installed))
+    problems = [f.message.split(":")[0] for f in findings if not f.ok]
+    assert problems == expected
