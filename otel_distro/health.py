@@ -109,7 +109,7 @@ class HealthRegistry:
                 # A hanging sync check keeps its worker thread, but never the route.
                 value = await asyncio.wait_for(asyncio.to_thread(check.function), check.timeout)
             healthy, message = _outcome(value)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             healthy, message = False, f"timed out after {check.timeout:g}s"
         except Exception as err:
             healthy, message = False, f"{type(err).__name__}: {err}"
