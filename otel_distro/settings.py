@@ -29,6 +29,15 @@ class InvalidValue(ValueError):
     """Raised by a parser; its message says what is accepted."""
 
 
+class InvalidParts(InvalidValue):
+    """Raised by a parser that keeps a value's valid parts: ``usable``, one message per part rejected."""
+
+    def __init__(self, usable: Any, rejected: list[str]) -> None:
+        super().__init__("; ".join(rejected))
+        self.usable = usable
+        self.rejected = tuple(rejected)
+
+
 # ---------------------------------------------------------------- parsers
 # Each parser takes the raw string and returns the typed value or raises
 # InvalidValue with a description of what is accepted.
@@ -136,6 +145,51 @@ def _key_values(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _split_patterns(raw: str) -> list[str]:
+    """Split at commas outside (), [] and {}: ``\\d{3,4}`` stays one pattern; ``\\,`` is a comma."""
+    parts, current, depth, escaped = [], [], 0, False
+    for ch in raw:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            current.append(ch)
+            escaped = True
+        elif ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            depth += 1 if ch in "([{" else -1 if ch in ")]}" and depth else 0
+            current.append(ch)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _regex_list(raw: str) -> tuple[str, ...]:
+    good, rejected = [], []
+    for pattern in _split_patterns(raw):
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            rejected.append(f"pattern {pattern!r} is not a valid regular expression ({err}); "
+                            "skipped, the other patterns apply")
+        else:
+            good.append(pattern)
+    if rejected:
+        raise InvalidParts(tuple(good), rejected)
+    return tuple(good)
+
+
+_ATTRIBUTE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+
+
+def _attribute_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(dict.fromkeys(k.strip() for k in raw.split(",") if k.strip()))
+    if any(not _ATTRIBUTE_KEY.match(k) for k in keys):
+        raise InvalidValue("comma-separated attribute keys (letters, digits, '_', '.', '-')")
+    return keys
+
+
 def _log_level(raw: str) -> int:
     value = raw.strip().lower()
     if value not in _LEVELS:
@@ -233,9 +287,34 @@ TABLE: tuple[Setting, ...] = (
             "Lowest stdlib log level bridged to OpenTelemetry logs."),
     Setting("OTEL_DISTRO_SHUTDOWN_TIMEOUT", "shutdown_timeout_s", _float_between(0.1, 300.0),
             5.0, "5", "Seconds allowed to flush telemetry at shutdown or SIGTERM."),
+    Setting("OTEL_DISTRO_AI_SPAN_METRICS", "ai_span_metrics", _parse_bool, True, "true",
+            "Derive GenAI token, duration and cost metrics from GenAI spans, sampled out or not."),
+    Setting("OTEL_DISTRO_AI_PRICES_FILE", "ai_prices_file", _optional_str, None, "(none)",
+            "YAML or TOML file of LLM prices (USD per million tokens) that win over genai-prices'."),
+    Setting("OTEL_DISTRO_AI_PRICES_UPDATE_URL", "ai_prices_update_url", _optional_url, None, "(none)",
+            "Fetch genai-prices data from this URL hourly; unset, prices never leave the machine."),
+    Setting("OTEL_DISTRO_AI_COST_ATTRIBUTES", "ai_cost_attributes", _attribute_keys, (), "(none)",
+            "Baggage keys copied onto the AI cost metrics (e.g. tenant,feature), comma-separated."),
+    Setting("OTEL_DISTRO_BUSINESS_METRICS_FILE", "business_metrics_file", _optional_str, None, "(none)",
+            "YAML file declaring business metrics, created at start-up, fetched by name in code."),
+    Setting("OTEL_DISTRO_METRIC_ATTRIBUTE_VALUES", "metric_attribute_value_limit",
+            _int_between(1, 100_000), 100, "100",
+            "Distinct values kept per attribute of business and AI cost metrics; more become 'other'."),
     Setting("OTEL_DISTRO_EXPORT_ERROR_INTERVAL", "export_error_interval_s",
             _float_between(0.0, 86_400.0), 60.0, "60",
             "Seconds between two export-error log lines (more are counted, not printed)."),
+    Setting("OTEL_DISTRO_LOG_FORMAT", "log_format", _one_of("json", "text", "off"), "off", "off",
+            "Console logs written by the distro: json (one object per line, with trace_id), text, "
+            "or off (the app's console is left as it is)."),
+    Setting("OTEL_DISTRO_REDACT", "redact", _parse_bool, True, "true",
+            "Redact secrets and PII from logs, spans and metric attributes before they leave."),
+    Setting("OTEL_DISTRO_REDACT_KEYS", "redact_keys", _csv, (), "(none)",
+            "More attribute/extra key names whose values are redacted, comma-separated."),
+    Setting("OTEL_DISTRO_REDACT_PATTERNS", "redact_patterns", _regex_list, (), "(none)",
+            "More regular expressions to redact, comma-separated (commas inside (), [], {} or "
+            "written \\, do not split); an invalid one is reported and skipped."),
+    Setting("OTEL_DISTRO_REDACT_EMAILS", "redact_emails", _one_of("mask", "hash", "keep"), "mask",
+            "mask", "E-mail addresses: mask (j***@example.com), hash ([email:<sha256 prefix>]) or keep."),
 )
 
 # Standard variables set here as defaults so that instrumentations reading
@@ -260,9 +339,12 @@ class Problem:
     value: str
     accepted: str
     fallback: str
+    detail: str = ""  # a part of the value rejected while the rest is used
 
     @property
     def message(self) -> str:
+        if self.detail:
+            return f"otel-distro: {self.env}: {self.detail}"
         return (f"otel-distro: {self.env}={self.value!r} is invalid (accepted: {self.accepted});"
                 f" using {self.fallback}")
 
@@ -306,7 +388,18 @@ class Settings:
     asgi_subspans: bool
     log_export_level: int
     shutdown_timeout_s: float
+    ai_span_metrics: bool
+    ai_prices_file: str | None
+    ai_prices_update_url: str | None
+    ai_cost_attributes: tuple[str, ...]
+    business_metrics_file: str | None
+    metric_attribute_value_limit: int
     export_error_interval_s: float
+    log_format: str
+    redact: bool
+    redact_keys: tuple[str, ...]
+    redact_patterns: tuple[str, ...]
+    redact_emails: str
     # Bookkeeping, not configuration.
     program_name: str = "python"
     problems: tuple[Problem, ...] = ()
@@ -361,6 +454,11 @@ def load(environ: Mapping[str, str] | None = None, *, report: bool = True) -> Se
         try:
             values[setting.field] = setting.parse(raw)
             sources[setting.field] = "environment"
+        except InvalidParts as err:
+            values[setting.field] = err.usable
+            shown = "<hidden>" if setting.secret else raw
+            problems.extend(Problem(setting.env, shown, "", "", detail=d) for d in err.rejected)
+            sources[setting.field] = "environment (invalid parts ignored)"
         except InvalidValue as err:
             shown = "<hidden>" if setting.secret else raw
             problems.append(Problem(setting.env, shown, str(err), setting.default_text))

@@ -50,6 +50,12 @@ CASES: dict[str, tuple[str, object, str]] = {
     "OTEL_DISTRO_LOG_EXPORT_LEVEL": ("WARNING", logging.WARNING, "loud"),
     "OTEL_DISTRO_SHUTDOWN_TIMEOUT": ("2.5", 2.5, "0"),
     "OTEL_DISTRO_EXPORT_ERROR_INTERVAL": ("10", 10.0, "often"),
+    "OTEL_DISTRO_AI_SPAN_METRICS": ("false", False, "sometimes"),
+    "OTEL_DISTRO_AI_PRICES_FILE": (" prices.yaml ", "prices.yaml", None),
+    "OTEL_DISTRO_AI_PRICES_UPDATE_URL": ("https://prices.example/data.json", "https://prices.example/data.json", "prices.json"),
+    "OTEL_DISTRO_AI_COST_ATTRIBUTES": ("tenant, feature,tenant", ("tenant", "feature"), "tenant,bad key"),
+    "OTEL_DISTRO_BUSINESS_METRICS_FILE": ("kpis.yaml", "kpis.yaml", None),
+    "OTEL_DISTRO_METRIC_ATTRIBUTE_VALUES": ("50", 50, "0"),
 }
 
 

@@ -9,8 +9,6 @@ overlay (short scrape/evaluation intervals, ``for: 0s``, range windows compresse
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import socket
 import subprocess
@@ -28,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from otel_distro import stack as stack_
+
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the shipped configs")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,6 @@ PROM_DIR = COLLECTOR / "prometheus"
 AM_DIR = COLLECTOR / "alertmanager"
 EMITTER = Path(__file__).with_name("emitter.py")
 SERVICE = "shop"
-COMPRESSED_WINDOW = "10s"
 
 
 def tool(name: str) -> str:
@@ -97,81 +96,15 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 # --------------------------------------------------------------------------- overlay
-
-def compress_expr(expr: str) -> str:
-    """Shrink every range selector ([5m], [1h], [3d] ...) to a few scrape intervals."""
-    return re.sub(r"\[(\d+[smhdwy])+\]", f"[{COMPRESSED_WINDOW}]", expr)
-
-
-def write_rules_overlay(dest: Path) -> list[Path]:
-    dest.mkdir(parents=True, exist_ok=True)
-    written = []
-    for src in sorted((PROM_DIR / "rules").glob("*.yml")):
-        data = yaml.safe_load(src.read_text())
-        for group in data["groups"]:
-            for rule in group["rules"]:
-                rule["expr"] = compress_expr(rule["expr"])
-                if "alert" in rule:
-                    rule["for"] = "0s"
-        out = dest / src.name
-        out.write_text(yaml.safe_dump(data, sort_keys=False))
-        written.append(out)
-    return written
-
-
-def write_prometheus_overlay(tmp: Path, am_port: int, emitter_port: int) -> Path:
-    """The shipped prometheus.yml with local targets and short intervals.
-
-    Kept: the `services` file_sd job (now pointing at the emitter, job=shop) and the
-    alerting section (now the test Alertmanager). Dropped: the Collector jobs (no
-    otelcol binary here), Prometheus/Alertmanager self-scrapes (ports differ).
-    """
-    config = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
-    rules_dir = tmp / "rules"
-    write_rules_overlay(rules_dir)
-    services_dir = tmp / "services"
-    services_dir.mkdir(exist_ok=True)
-    (services_dir / "shop.yml").write_text(yaml.safe_dump(
-        [{"targets": [f"127.0.0.1:{emitter_port}"], "labels": {"job": SERVICE}}]))
-    config["global"].update({"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"})
-    config["rule_files"] = [str(rules_dir / "*.yml")]
-    config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{am_port}"]
-    services = [job for job in config["scrape_configs"] if job["job_name"] == "services"]
-    assert services, "the shipped prometheus.yml lost its `services` scrape job"
-    services[0]["file_sd_configs"][0]["files"] = [str(services_dir / "*.yml")]
-    services[0]["file_sd_configs"][0]["refresh_interval"] = "1s"
-    config["scrape_configs"] = services
-    out = tmp / "prometheus.yml"
-    out.write_text(yaml.safe_dump(config, sort_keys=False))
-    return out
-
-
-def render_alertmanager(tmp: Path, env: dict[str, str]) -> Path:
-    out = tmp / "alertmanager.yml"
-    subprocess.run(["sh", str(AM_DIR / "render.sh"), str(AM_DIR / "alertmanager.yml"), str(out)],
-                   env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
-                   check=True, capture_output=True, text=True, timeout=30)
-    return out
+# The overlay (short intervals, for: 0s, compressed windows, local targets) is the
+# package's own (otel_distro/stack.py), shared with `otel-distro demo`.
 
 
 def am_env(tmp: Path, sink_port: int, smtp_port: int) -> dict[str, str]:
-    secrets = tmp / "secrets"
-    secrets.mkdir(exist_ok=True)
-    (secrets / "slack_api_url").write_text(f"http://127.0.0.1:{sink_port}/slack")
-    (secrets / "pagerduty_routing_key").write_text("test-routing-key-0123456789abcdef")
-    (secrets / "smtp_password").write_text("unused")
-    return {
-        "ALERTMANAGER_SECRETS_DIR": str(secrets),
-        "ALERTMANAGER_SMTP_SMARTHOST": f"127.0.0.1:{smtp_port}",
-        "ALERTMANAGER_SMTP_FROM": "alertmanager@test.invalid",
-        "ALERTMANAGER_SMTP_REQUIRE_TLS": "false",
-        "ALERTMANAGER_EMAIL_TO": "oncall@test.invalid",
-        "ALERTMANAGER_PAGERDUTY_URL": f"http://127.0.0.1:{sink_port}/pagerduty",
-        "ALERTMANAGER_WEBHOOK_URL": f"http://127.0.0.1:{sink_port}/webhook",
-        "ALERTMANAGER_SLACK_CHANNEL": "#test-alerts",
-        "ALERTMANAGER_GROUP_WAIT": "1s",
-        "ALERTMANAGER_GROUP_INTERVAL": "1s",
-    }
+    return stack_.alertmanager_env(tmp, f"http://127.0.0.1:{sink_port}", smtp_port)
+
+
+render_alertmanager = stack_.render_alertmanager
 
 
 # --------------------------------------------------------------------------- sinks
@@ -314,38 +247,21 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, sinks: tuple[Sinks, int, int]) -> Iterator[Stack]:
-    prometheus = tool("prometheus")
-    alertmanager = shutil.which("prometheus-alertmanager") or tool("alertmanager")
+    if stack_.binaries() is None:
+        pytest.skip("prometheus / prometheus-alertmanager not installed (Debian packages; .ci/run installs them)")
     collected, sink_port, smtp_port = sinks
     tmp = tmp_path_factory.mktemp("stack")
     prom_port, am_port, emitter_port = free_port(), free_port(), free_port()
-
-    am_config = render_alertmanager(tmp, am_env(tmp, sink_port, smtp_port))
-    prom_config = write_prometheus_overlay(tmp, am_port, emitter_port)
-    check = subprocess.run([tool("promtool"), "check", "config", str(prom_config)],
-                           capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0, check.stdout + check.stderr
-
-    procs: list[subprocess.Popen] = []
     emitter = Emitter(emitter_port, tmp)
+    local = stack_.LocalStack.start(tmp, targets={SERVICE: f"127.0.0.1:{emitter_port}"},
+                                    alertmanager_env_=am_env(tmp, sink_port, smtp_port),
+                                    prometheus_port=prom_port, alertmanager_port=am_port)
     try:
-        with open(tmp / "alertmanager.log", "w") as am_log:
-            procs.append(subprocess.Popen(
-                [alertmanager, f"--config.file={am_config}", f"--storage.path={tmp / 'am-data'}",
-                 f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=",
-                 "--log.level=warn"], stdout=am_log, stderr=subprocess.STDOUT))
-        with open(tmp / "prometheus.log", "w") as prom_log:
-            procs.append(subprocess.Popen(
-                [prometheus, f"--config.file={prom_config}", f"--storage.tsdb.path={tmp / 'prom-data'}",
-                 f"--web.listen-address=127.0.0.1:{prom_port}", "--rules.alert.resend-delay=1s",
-                 "--log.level=warn"], stdout=prom_log, stderr=subprocess.STDOUT))
+        check = subprocess.run([tool("promtool"), "check", "config", str(local.prometheus_config)],
+                               capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
         emitter.start()
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{am_port}/-/ready"), 30, "Alertmanager ready",
-                 lambda: (tmp / "alertmanager.log").read_text())
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{prom_port}/-/ready"), 30, "Prometheus ready",
-                 lambda: (tmp / "prometheus.log").read_text())
         yield Stack(tmp, collected, prom_port, am_port, emitter)
     finally:
         emitter.stop()
-        for proc in reversed(procs):
-            stop(proc)
+        local.stop()

@@ -137,7 +137,7 @@ def test_alerts_reach_every_receiver_and_resolve(stack: Stack) -> None:
     stack.emitter.send("unhealthy")
     stack.emitter.send("unpriced on")
     slack = wait_for(lambda: _slack(stack, "HealthCheckFailing", "firing"), 60, "Slack: HealthCheckFailing firing", diag)
-    assert slack[0]["channel"] == "#test-alerts"
+    assert slack[0]["channel"] == "#alerts"
     assert "Health check database of shop is failing" in slack[0]["attachments"][0]["text"]
     mail = wait_for(lambda: _mail(stack, "AIUnpricedCalls", "firing"), 60, "email: AIUnpricedCalls firing", diag)
     assert mail[0]["To"] == "oncall@test.invalid"

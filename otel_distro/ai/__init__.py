@@ -1,0 +1,284 @@
+"""What every LLM call costs, in USD, as OpenTelemetry metrics.
+
+Two ways in:
+
+* no code: GenAI spans of any instrumentation (opentelemetry-instrumentation-openai-v2 ...)
+  are priced when they end (see :mod:`otel_distro.ai.spans`);
+* for what no instrumentation sees::
+
+      from otel_distro import ai
+      with ai.llm_call(provider="openai", model="gpt-4o", operation="chat") as call:
+          reply = client.chat.completions.create(...)
+          cost = call.record_usage(input_tokens=..., output_tokens=..., cache_read_tokens=...)
+
+Metrics: ``gen_ai.client.token.usage``, ``gen_ai.client.operation.duration``
+(semantic conventions), ``gen_ai.client.cost`` ({USD}, by token type and
+``cost.source``), ``gen_ai.client.cache_savings`` and ``gen_ai.client.unpriced_calls``.
+Prices come from genai-prices' bundled data (offline) and the override file
+``OTEL_DISTRO_AI_PRICES_FILE``; a model with no price is never counted as $0.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import baggage, metrics, trace
+from opentelemetry import context as context_api
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otel_distro.ai import semconv
+from otel_distro.ai.meters import GenAIMeters
+from otel_distro.ai.pricing import Cost, Price, PriceBook, compute_cost, load_overrides
+from otel_distro.ai.spans import IN_API_CALL, GenAISampler, GenAISpanProcessor
+
+__all__ = ["LLMCall", "Price", "estimate_cost", "llm_call", "record_call"]
+
+_log = logging.getLogger("otel_distro")
+
+
+@dataclass
+class Runtime:
+    """What :func:`install` set up: meters, the price book, the span processor."""
+
+    meters: GenAIMeters
+    processor: GenAISpanProcessor | None
+    tracer: trace.Tracer
+    updater: Any = None
+
+    def close(self) -> None:
+        if self.updater is not None:
+            try:
+                self.updater.stop()
+            except Exception:
+                pass
+        self.meters.drain()
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def _default_runtime() -> Runtime:
+    """Used when configure() did not run: the global providers, the settings' price file."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            from otel_distro import settings
+
+            chosen = settings.load(report=False)
+            overrides = load_overrides(chosen.ai_prices_file) if chosen.ai_prices_file else []
+            meters = GenAIMeters(metrics.get_meter_provider(), PriceBook(overrides),
+                                 chosen.ai_cost_attributes, chosen.metric_attribute_value_limit)
+            _runtime = Runtime(meters, None, trace.get_tracer("otel_distro.ai"))
+        return _runtime
+
+
+def _current() -> Runtime:
+    return _runtime or _default_runtime()
+
+
+def install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime:
+    """Set up the GenAI meters on these providers (called by configure()).
+
+    Wraps the tracer provider's sampler so that sampled-out GenAI spans are
+    still counted, and adds the span processor (``OTEL_DISTRO_AI_SPAN_METRICS``).
+    Call it before any tracer is taken from ``tracer_provider``.
+    """
+    global _runtime
+    overrides = load_overrides(chosen.ai_prices_file) if chosen.ai_prices_file else []
+    meters = GenAIMeters(meter_provider, PriceBook(overrides), chosen.ai_cost_attributes,
+                         chosen.metric_attribute_value_limit)
+    processor = None
+    if chosen.ai_span_metrics:
+        processor = GenAISpanProcessor(meters, meter_provider)
+        if not isinstance(tracer_provider.sampler, GenAISampler):
+            tracer_provider.sampler = GenAISampler(tracer_provider.sampler)
+        tracer_provider.add_span_processor(processor)
+    updater = _start_updates(chosen.ai_prices_update_url) if chosen.ai_prices_update_url else None
+    runtime = Runtime(meters, processor, tracer_provider.get_tracer("otel_distro.ai"), updater)
+    with _lock:
+        previous, _runtime = _runtime, runtime
+    if previous is not None:
+        previous.close()
+    return runtime
+
+
+def _start_updates(url: str) -> Any:
+    """genai-prices' background price updates, from the URL the user chose (never by default)."""
+    try:
+        from genai_prices import UpdatePrices
+
+        updater = UpdatePrices(url=url)
+        updater.start()
+        return updater
+    except Exception as err:
+        _log.warning("otel-distro: OTEL_DISTRO_AI_PRICES_UPDATE_URL=%s: price updates not started: %s",
+                     url, err)
+        return None
+
+
+def uninstall() -> None:
+    """Flush queued calls and stop price updates (called by shutdown())."""
+    global _runtime
+    with _lock:
+        runtime, _runtime = _runtime, None
+    if runtime is not None:
+        runtime.close()
+
+
+def _baggage_values(keys: tuple[str, ...]) -> dict[str, str] | None:
+    if not keys:
+        return None
+    found = {}
+    for key in keys:
+        value = baggage.get_baggage(key)
+        if value is not None:
+            found[key] = value
+    return found or None
+
+
+def record_call(provider: str, model: str, operation: str = "chat", *, duration_s: float | None = None,
+                input_tokens: int | None = None, output_tokens: int | None = None,
+                cache_read_tokens: int = 0, cache_write_tokens: int = 0,
+                response_model: str | None = None, server_address: str | None = None,
+                error_type: str | None = None,
+                provider_cost: float | Mapping[str, float] | None = None) -> float | None:
+    """Record one finished LLM call's metrics (no span); returns its cost in USD or None if unpriced.
+
+    ``input_tokens`` includes cached tokens. ``provider_cost`` is the cost the
+    provider's API reported (a total, or USD by token type); it is recorded
+    with ``cost.source=provider`` instead of the local estimate.
+    """
+    try:
+        meters = _current().meters
+        return meters.record(provider, model, operation, duration_s=duration_s, input_tokens=input_tokens,
+                             output_tokens=output_tokens, cache_read_tokens=cache_read_tokens,
+                             cache_write_tokens=cache_write_tokens, response_model=response_model,
+                             server_address=server_address, error_type=error_type,
+                             provider_cost=provider_cost, extra=_baggage_values(meters.cost_attributes))
+    except Exception as err:
+        _log.warning("otel-distro: recording an LLM call failed: %s: %s", type(err).__name__, err)
+        return None
+
+
+def estimate_cost(provider: str, model: str, input_tokens: int, output_tokens: int,
+                  cache_read_tokens: int = 0, cache_write_tokens: int = 0) -> Cost | None:
+    """What a call would cost (nothing recorded); None when the model has no price."""
+    price = _current().meters.prices.lookup(provider, model)
+    if price is None:
+        return None
+    return compute_cost(price, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+
+
+class LLMCall:
+    """One LLM call: times it, records tokens, cost and errors; see :func:`llm_call`."""
+
+    def __init__(self, provider: str, model: str, operation: str = "chat", *,
+                 server_address: str | None = None) -> None:
+        self.provider = provider
+        self.model = model
+        self.operation = operation
+        self.server_address = server_address
+        self.cost: float | None = None
+        self._response_model: str | None = None
+        self._span: trace.Span | None = None
+        self._own_span = False
+        self._token: Any = None
+        self._start = 0.0
+        self._runtime: Runtime | None = None
+
+    def __enter__(self) -> LLMCall:
+        try:
+            self._runtime = runtime = _current()
+            ctx = context_api.set_value(IN_API_CALL, True)
+            current = trace.get_current_span()
+            attrs = getattr(current, "attributes", None)
+            if current.is_recording() and attrs and semconv.OPERATION_NAME in attrs:
+                self._span = current  # a GenAI span is already open for this call: annotate it
+                if runtime.processor is not None:
+                    runtime.processor.skip(current)
+            else:
+                start_attrs: dict[str, Any] = {semconv.OPERATION_NAME: self.operation,
+                                               semconv.PROVIDER_NAME: self.provider,
+                                               semconv.REQUEST_MODEL: self.model}
+                if self.server_address:
+                    start_attrs[semconv.SERVER_ADDRESS] = self.server_address
+                self._span = runtime.tracer.start_span(f"{self.operation} {self.model}", context=ctx,
+                                                       kind=SpanKind.CLIENT, attributes=start_attrs)
+                self._own_span = True
+                ctx = trace.set_span_in_context(self._span, ctx)
+            self._token = context_api.attach(ctx)
+        except Exception as err:
+            _log.warning("otel-distro: llm_call setup failed: %s: %s", type(err).__name__, err)
+        self._start = time.perf_counter()
+        return self
+
+    def record_usage(self, input_tokens: int = 0, output_tokens: int = 0, *, cache_read_tokens: int = 0,
+                     cache_write_tokens: int = 0, response_model: str | None = None,
+                     provider_cost: float | Mapping[str, float] | None = None) -> float | None:
+        """Record the call's token usage; returns its cost in USD (None: no price for the model).
+
+        ``input_tokens`` includes the cached ones, as in the semantic conventions.
+        """
+        self._response_model = response_model
+        span = self._span
+        if span is not None and span.is_recording():
+            span.set_attribute(semconv.USAGE_INPUT_TOKENS, input_tokens)
+            span.set_attribute(semconv.USAGE_OUTPUT_TOKENS, output_tokens)
+            if cache_read_tokens:
+                span.set_attribute(semconv.USAGE_CACHE_READ, cache_read_tokens)
+            if cache_write_tokens:
+                span.set_attribute(semconv.USAGE_CACHE_WRITE, cache_write_tokens)
+            if response_model:
+                span.set_attribute(semconv.RESPONSE_MODEL, response_model)
+        try:
+            meters = (self._runtime or _current()).meters
+            self.cost = meters.record(
+                self.provider, self.model, self.operation, input_tokens=input_tokens,
+                output_tokens=output_tokens, cache_read_tokens=cache_read_tokens,
+                cache_write_tokens=cache_write_tokens, response_model=response_model,
+                server_address=self.server_address, provider_cost=provider_cost,
+                extra=_baggage_values(meters.cost_attributes))
+        except Exception as err:
+            _log.warning("otel-distro: recording LLM usage failed: %s: %s", type(err).__name__, err)
+            self.cost = None
+        return self.cost
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        duration = time.perf_counter() - self._start
+        error_type = exc_type.__qualname__ if exc_type is not None else None
+        try:
+            (self._runtime or _current()).meters.record(
+                self.provider, self.model, self.operation, duration_s=duration,
+                response_model=self._response_model, server_address=self.server_address,
+                error_type=error_type)
+        except Exception as err:
+            _log.warning("otel-distro: recording an LLM call failed: %s: %s", type(err).__name__, err)
+        finally:
+            if self._token is not None:
+                context_api.detach(self._token)
+            span = self._span
+            if span is not None and exc is not None and span.is_recording():
+                span.set_attribute(semconv.ERROR_TYPE, error_type or "_OTHER")
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+            if span is not None and self._own_span:
+                span.end()
+
+
+def llm_call(provider: str, model: str, operation: str = "chat", *,
+             server_address: str | None = None) -> LLMCall:
+    """A context manager around one LLM call (see :class:`LLMCall`).
+
+    Creates a GenAI client span named ``{operation} {model}`` unless a GenAI
+    span is already current; spans started inside (an instrumentation's) are
+    not counted a second time.
+    """
+    return LLMCall(provider, model, operation, server_address=server_address)

@@ -1,0 +1,485 @@
+"""One set of secret and PII rules for everything that leaves the process.
+
+Rules, applied to log bodies and attributes (OTLP and console), span names,
+span attributes, span event and link attributes (``exception.message``,
+``exception.stacktrace`` ...), span status messages, resource attributes and
+metric point attributes:
+
+- **by key**: a key whose words (split at ``_ - .``, spaces and camelCase,
+  case-insensitive) contain password, passwd, passphrase, secret, token,
+  api_key/apikey, authorization, cookie, set-cookie, session, private_key,
+  client_secret, credential(s) - or one of ``OTEL_DISTRO_REDACT_KEYS`` - gets
+  the value ``[REDACTED]``. Whole words only: ``gen_ai.usage.input_tokens`` is
+  a count, not a token, and is kept;
+- **by value**, inside any text: bearer/basic credentials, JWTs, AWS access key
+  ids, OpenAI/Anthropic (``sk-``/``sk-ant-``), Stripe, Google, GitHub and Slack
+  keys and Slack webhook URLs, PEM private keys, card numbers (13-19 digits,
+  a card-network first digit 2-6, Luhn-valid, groups separated by nothing or
+  by spaces/dashes), the password of ``scheme://user:password@`` URLs, values
+  of secret-looking query parameters and ``key=value`` / ``"key": "value"``
+  pairs, ``OTEL_DISTRO_REDACT_PATTERNS``, and e-mail addresses (masked,
+  hashed or kept: ``OTEL_DISTRO_REDACT_EMAILS``);
+- integers that are card numbers are replaced too.
+
+Values are recognised as tokens: a secret glued to letters or digits on
+either side (``abc4111111111111111``) is not taken for one.
+
+For OTLP the rules run in the exporters' worker threads (the wrappers below
+redact copies before delegating), never in the thread that logs or ends a span.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+_log = logging.getLogger("otel_distro")
+
+REDACTED = "[REDACTED]"
+
+# ---------------------------------------------------------------- keys
+
+# Words of a normalised key (lower case, words joined by "_") that mark a secret.
+# A word may carry a prefix glued to it (dbpassword, csrftoken, clientsecret).
+_KEY_WORDS = (
+    r"[a-z0-9]*(?:passwords?|passwd|passphrase|secrets?|token|apikey|privatekey|sessionid|cookies?"
+    r"|authorization|credentials?)",
+    r"api_key", r"private_key", r"client_secret", r"set_cookie", r"session", r"access_key",
+    r"secret_key",
+)
+# Query parameters whose value is a credential although the name is not one above.
+_QUERY_WORDS = (r"sig", r"signature", r"key", r"code", r"x_amz_credential", r"x_amz_signature",
+                r"pwd", r"pass")
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SEPARATORS = re.compile(r"[\s\-.:/\[\]]+")
+
+
+def normalise_key(key: str) -> str:
+    """``X-Api-Key``, ``xApiKey`` and ``x.api_key`` all become ``x_api_key``."""
+    return _SEPARATORS.sub("_", _CAMEL.sub("_", key)).lower().strip("_")
+
+
+def _word_regex(words: Iterable[str]) -> re.Pattern[str]:
+    return re.compile(r"(?:^|_)(?:" + "|".join(words) + r")(?:_|$)")
+
+
+# ---------------------------------------------------------------- values
+
+_TOKEN_START = r"(?<![A-Za-z0-9_])"
+_TOKEN_END = r"(?![A-Za-z0-9_])"
+
+# Each alternative is one named group; the first that matches at the leftmost
+# position wins, so the order below matters (a URL's credentials before an e-mail).
+_VALUE_RULES: tuple[tuple[str, str], ...] = (
+    ("pem", r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY-----|\Z)"),
+    ("urlcred", r"(?P<urlcred_head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@:]*:)[^\s/?#@]+(?=@)"),
+    ("slackhook", r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_\-]+"),
+    ("auth", r"\b(?P<auth_scheme>[Bb]earer|BEARER|[Bb]asic|BASIC)(?P<auth_gap>\s+)"
+             r"(?P<auth_value>[A-Za-z0-9\-._~+/]+=*)"),
+    ("jwt", _TOKEN_START + r"eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*"),
+    ("aws", _TOKEN_START + r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}" + _TOKEN_END),
+    ("sk", r"(?<![A-Za-z0-9_\-])(?:sk|rk)[-_][A-Za-z0-9_\-]{20,}"),
+    ("google", _TOKEN_START + r"AIza[0-9A-Za-z_\-]{35}"),
+    ("github", _TOKEN_START + r"(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})"),
+    ("slack", _TOKEN_START + r"(?:xox[abposr]|xapp)-[A-Za-z0-9\-]{10,}"),
+    ("card", r"(?<![A-Za-z0-9_.])[0-9](?:[ \-]?[0-9]){11,40}(?![A-Za-z0-9_])"),
+    ("email", r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@(?:[A-Za-z0-9\-]{1,63}\.)+[A-Za-z]{2,24}"
+              + _TOKEN_END),
+)
+
+# key=value, key: value, "key": "value", ?key=value: the value goes when the key is a secret.
+_PAIRS = re.compile(
+    r"(?P<head>(?P<lead>[?&;]?)(?P<quote>[\"']?)(?P<name>[A-Za-z_][A-Za-z0-9_.\-\[\]%]{0,63})(?P=quote)"
+    r"[ \t]*(?P<op>=|:)[ \t]*)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"')\]}]+)")
+
+# A cheap pre-check: text without any of these cannot match a built-in rule.
+_TRIGGERS = re.compile(r"[0-9@=:\-]|eyJ|[Bb]earer|BEARER|[Bb]asic|BASIC|AKIA|ASIA|ABIA|ACCA|A3T|"
+                       r"AIza|gh[pousr]_|github_pat_|xox|xapp")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _card_span(run: str) -> tuple[int, int] | None:
+    """Where a card number lies in a run of digit groups, if anywhere.
+
+    A card starts at a group start with a digit 2-6 (every card network's
+    first digit), ends at a group end, has 13-19 digits and passes Luhn.
+    """
+    groups = [(m.start(), m.end()) for m in _DIGITS.finditer(run)]
+    for first in range(len(groups)):
+        start = groups[first][0]
+        if run[start] not in "23456":
+            continue
+        count = 0
+        best = None
+        for last in range(first, len(groups)):
+            count += groups[last][1] - groups[last][0]
+            if count > 19:
+                break
+            if count >= 13:
+                digits = _DIGITS.findall(run[start:groups[last][1]])
+                if luhn_valid("".join(digits)):
+                    best = (start, groups[last][1])
+        if best:
+            return best
+    return None
+
+
+class Redactor:
+    """The compiled rules. ``text``, ``value``, ``attributes`` and ``any_value`` never raise."""
+
+    def __init__(self, extra_keys: Sequence[str] = (), extra_patterns: Sequence[str] = (),
+                 emails: str = "mask") -> None:
+        extra = [re.escape(normalise_key(k)) for k in extra_keys if normalise_key(k)]
+        self._key_re = _word_regex([*_KEY_WORDS, *extra])
+        self._query_re = _word_regex([*_KEY_WORDS, *_QUERY_WORDS, *extra])
+        self.emails = emails
+        rules = list(_VALUE_RULES)
+        if emails == "keep":
+            rules = [r for r in rules if r[0] != "email"]
+        self._user: list[re.Pattern[str]] = []
+        for pattern in extra_patterns:
+            try:
+                self._user.append(re.compile(pattern))
+            except re.error as err:  # settings already reported it; never fail here
+                _log.debug("otel-distro: redaction pattern %r skipped: %s", pattern, err)
+        self._values = re.compile("|".join(f"(?P<{name}>{rx})" for name, rx in rules))
+        self._handlers: dict[str, Callable[[re.Match[str]], str]] = {
+            "urlcred": lambda m: m.group("urlcred_head") + REDACTED,
+            "auth": self._auth,
+            "card": self._card,
+            "email": self._email,
+        }
+        self._is_secret_key = functools.lru_cache(maxsize=4096)(self._classify_key)
+        self._is_secret_query = functools.lru_cache(maxsize=1024)(
+            lambda name: bool(self._query_re.search(normalise_key(name))))
+
+    # -- keys
+    def _classify_key(self, key: str) -> bool:
+        return bool(self._key_re.search(normalise_key(key)))
+
+    def is_secret_key(self, key: str) -> bool:
+        return self._is_secret_key(key)
+
+    # -- text
+    def text(self, text: str) -> str:
+        """``text`` with every secret replaced; the same object back when nothing matched."""
+        if self._user:
+            for pattern in self._user:
+                text = pattern.sub(REDACTED, text)
+        if "=" in text or ":" in text:
+            text = _PAIRS.sub(self._pair, text)
+        if not _TRIGGERS.search(text):
+            return text
+        return self._values.sub(self._replace, text)
+
+    def _replace(self, m: re.Match[str]) -> str:
+        handler = self._handlers.get(m.lastgroup or "")
+        return handler(m) if handler else REDACTED
+
+    @staticmethod
+    def _auth(m: re.Match[str]) -> str:
+        value = m.group("auth_value")
+        # "Bearer" followed by an ordinary word ("basic authentication") is prose.
+        if len(value) < 16 or (value.isalpha() and value.islower()):
+            return m.group(0)
+        return m.group("auth_scheme") + m.group("auth_gap") + REDACTED
+
+    def _pair(self, m: re.Match[str]) -> str:
+        name = m.group("name")
+        secret = (self._is_secret_query(name) if m.group("lead") and m.group("op") == "="
+                  else self._is_secret_key(name))
+        if not secret:
+            return m.group(0)
+        value = m.group("value")
+        if value.lower() in ("bearer", "basic"):
+            return m.group(0)  # "Authorization: Bearer <token>": the token rule takes it
+        if value[:1] in "\"'":
+            return m.group("head") + value[0] + REDACTED + value[0]
+        return m.group("head") + REDACTED
+
+    @staticmethod
+    def _card(m: re.Match[str]) -> str:
+        run = m.group(0)
+        found = _card_span(run)
+        if found is None:
+            return run
+        start, end = found
+        if [len(g) for g in run.split("-")] == [8, 4, 4, 4, 12]:
+            return run  # a UUID that happens to be all digits
+        return run[:start] + REDACTED + run[end:]
+
+    def _email(self, m: re.Match[str]) -> str:
+        address = m.group(0)
+        local, _, domain = address.rpartition("@")
+        if self.emails == "hash":
+            digest = hashlib.sha256(address.lower().encode()).hexdigest()[:16]
+            return f"[email:{digest}]"
+        return f"{local[:1]}***@{domain}"
+
+    # -- values
+    def value(self, key: str | None, value: Any) -> Any:
+        """One attribute value, judged by its key and its content."""
+        if key is not None and value is not None and not isinstance(value, bool) \
+                and self._is_secret_key(key):
+            if isinstance(value, (list, tuple)):
+                return [REDACTED for _ in value]
+            return REDACTED
+        return self.any_value(value)
+
+    def any_value(self, value: Any) -> Any:
+        """A log body or attribute value: text, numbers, bytes, lists and maps."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int):
+            if 10**12 <= abs(value) < 10**19:
+                digits = str(abs(value))
+                if digits[0] in "23456" and luhn_valid(digits):
+                    return REDACTED
+            return value
+        if isinstance(value, (bytes, bytearray)):
+            text = bytes(value).decode("utf-8", "replace")
+            cleaned = self.text(text)
+            return value if cleaned == text else cleaned
+        if isinstance(value, Mapping):
+            return {k: self.value(str(k), v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            cleaned = [self.any_value(v) for v in value]
+            return cleaned if any(a is not b for a, b in zip(cleaned, value, strict=True)) else value
+        return value
+
+    def attributes(self, attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """A redacted copy of an attribute map (None stays None)."""
+        if attributes is None:
+            return None
+        return {k: self.value(k, v) for k, v in attributes.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(enabled: bool, keys: tuple[str, ...], patterns: tuple[str, ...], emails: str) -> Redactor | None:
+    return Redactor(keys, patterns, emails) if enabled else None
+
+
+def from_settings(settings: Any) -> Redactor | None:
+    """The redactor for these settings, or None when OTEL_DISTRO_REDACT=false."""
+    return _cached(settings.redact, tuple(settings.redact_keys), tuple(settings.redact_patterns),
+                   settings.redact_emails)
+
+
+# ---------------------------------------------------------------- exporter wrappers
+
+_reported: set[str] = set()
+
+
+def _report_once(what: str, err: Exception) -> None:
+    if what not in _reported:
+        _reported.add(what)
+        _log.warning("otel-distro: redaction of %s failed, those items were dropped (further "
+                     "failures not reported): %s: %s", what, type(err).__name__, err)
+
+
+class _Delegating:
+    """Forwards everything but ``export`` to the wrapped exporter."""
+
+    def __init__(self, exporter: Any, redactor: Redactor) -> None:
+        self.exporter = exporter
+        self.redactor = redactor
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> Any:
+        return self.exporter.shutdown(*args, **kwargs)
+
+    def force_flush(self, *args: Any, **kwargs: Any) -> Any:
+        return self.exporter.force_flush(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.exporter, name)
+
+
+class _ResourceCache:
+    """Resources are shared by every item: redact each one once."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._done: dict[int, tuple[Any, Any]] = {}
+
+    def get(self, resource: Any) -> Any:
+        if resource is None:
+            return None
+        hit = self._done.get(id(resource))
+        if hit is not None and hit[0] is resource:
+            return hit[1]
+        from opentelemetry.sdk.resources import Resource
+
+        cleaned = Resource(self._redactor.attributes(resource.attributes) or {}, resource.schema_url)
+        if len(self._done) > 64:
+            self._done.clear()
+        self._done[id(resource)] = (resource, cleaned)
+        return cleaned
+
+
+def _span_exporter_class() -> type:
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    from opentelemetry.trace import Link, Status
+
+    class RedactingSpanExporter(_Delegating, SpanExporter):
+        """Exports redacted copies of the spans; runs in the batch processor's thread."""
+
+        def __init__(self, exporter: Any, redactor: Redactor) -> None:
+            super().__init__(exporter, redactor)
+            self._resources = _ResourceCache(redactor)
+
+        def export(self, spans: Sequence[Any]) -> Any:
+            try:
+                cleaned = [self._span(s) for s in spans]
+            except Exception as err:
+                _report_once("spans", err)
+                return SpanExportResult.FAILURE
+            return self.exporter.export(cleaned)
+
+        def _span(self, span: Any) -> Any:
+            r = self.redactor
+            status = span.status
+            if status is not None and status.description:
+                status = Status(status.status_code, r.text(status.description))
+            return ReadableSpan(
+                name=r.text(span.name), context=span.context, parent=span.parent,
+                resource=self._resources.get(span.resource), attributes=r.attributes(span.attributes),
+                events=[Event(e.name, r.attributes(e.attributes), e.timestamp) for e in span.events],
+                links=[Link(link.context, r.attributes(link.attributes)) for link in span.links],
+                kind=span.kind, status=status, start_time=span.start_time, end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope)
+
+    return RedactingSpanExporter
+
+
+def _log_exporter_class() -> type:
+    import copy
+
+    from opentelemetry.sdk._logs import ReadableLogRecord
+    from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope  # noqa: F401
+    from opentelemetry.util.types import AnyValue  # noqa: F401
+
+    class RedactingLogExporter(_Delegating, LogRecordExporter):
+        """Exports redacted copies of the log records; runs in the batch processor's thread."""
+
+        def __init__(self, exporter: Any, redactor: Redactor) -> None:
+            super().__init__(exporter, redactor)
+            self._resources = _ResourceCache(redactor)
+
+        def export(self, batch: Sequence[Any]) -> Any:
+            try:
+                cleaned = [self._record(r) for r in batch]
+            except Exception as err:
+                _report_once("log records", err)
+                return LogRecordExportResult.FAILURE
+            return self.exporter.export(cleaned)
+
+        def _record(self, readable: Any) -> Any:
+            r = self.redactor
+            inner = copy.copy(readable.log_record)
+            inner.body = r.any_value(inner.body)
+            inner.attributes = r.attributes(inner.attributes)
+            return ReadableLogRecord(log_record=inner, resource=self._resources.get(readable.resource),
+                                     instrumentation_scope=readable.instrumentation_scope,
+                                     limits=readable.limits)
+
+    return RedactingLogExporter
+
+
+def _metric_data(redactor: Redactor, metrics_data: Any) -> Any:
+    """A copy of MetricsData with every point's attributes redacted (keys and values)."""
+    resources = _ResourceCache(redactor)
+    replace = dataclasses.replace
+    out = []
+    for rm in metrics_data.resource_metrics:
+        scopes = []
+        for sm in rm.scope_metrics:
+            metrics = []
+            for metric in sm.metrics:
+                points = [replace(p, attributes=redactor.attributes(p.attributes))
+                          for p in metric.data.data_points]
+                metrics.append(replace(metric, data=replace(metric.data, data_points=points)))
+            scopes.append(replace(sm, metrics=metrics))
+        out.append(replace(rm, resource=resources.get(rm.resource), scope_metrics=scopes))
+    return replace(metrics_data, resource_metrics=out)
+
+
+def _metric_exporter_class() -> type:
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+
+    class RedactingMetricExporter(_Delegating, MetricExporter):
+        """Exports metrics whose point attributes are redacted; runs in the reader's thread."""
+
+        def __init__(self, exporter: Any, redactor: Redactor) -> None:
+            _Delegating.__init__(self, exporter, redactor)
+            MetricExporter.__init__(self, preferred_temporality=exporter._preferred_temporality,
+                                    preferred_aggregation=exporter._preferred_aggregation)
+
+        def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
+            try:
+                cleaned = _metric_data(self.redactor, metrics_data)
+            except Exception as err:
+                _report_once("metrics", err)
+                return MetricExportResult.FAILURE
+            return self.exporter.export(cleaned, timeout_millis=timeout_millis, **kwargs)
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            return self.exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return self.exporter.force_flush(timeout_millis=timeout_millis)
+
+    return RedactingMetricExporter
+
+
+def wrap_span_exporter(exporter: Any, redactor: Redactor | None) -> Any:
+    return exporter if redactor is None else _span_exporter_class()(exporter, redactor)
+
+
+def wrap_log_exporter(exporter: Any, redactor: Redactor | None) -> Any:
+    return exporter if redactor is None else _log_exporter_class()(exporter, redactor)
+
+
+def wrap_metric_exporter(exporter: Any, redactor: Redactor | None) -> Any:
+    return exporter if redactor is None else _metric_exporter_class()(exporter, redactor)
+
+
+def redact_pull_reader(reader: Any, redactor: Redactor | None) -> Any:
+    """Have a pull reader (Prometheus) receive redacted metrics: at scrape time, not on record."""
+    if redactor is None:
+        return reader
+    receive = reader._receive_metrics
+
+    def receive_redacted(metrics_data: Any, *args: Any, **kwargs: Any) -> None:
+        if metrics_data is None:
+            return receive(metrics_data, *args, **kwargs)
+        try:
+            cleaned = _metric_data(redactor, metrics_data)
+        except Exception as err:
+            _report_once("metrics", err)
+            return None
+        return receive(cleaned, *args, **kwargs)
+
+    reader._receive_metrics = receive_redacted
+    return reader

@@ -1,0 +1,208 @@
+"""Run the shipped Prometheus and Alertmanager configs locally, on fast demo timing.
+
+Used by ``otel-distro demo`` and by the Collector-stack tests. The files under
+``collector/`` are never edited: an overlay is written to a work folder with
+short scrape/evaluation intervals, ``for: 0s`` and every range window
+shrunk, local scrape targets and the local Alertmanager. Everything binds
+127.0.0.1; :class:`LocalStack` stops what it started.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+COLLECTOR_DIR = Path(__file__).resolve().parent.parent / "collector"
+PROMETHEUS_DIR = COLLECTOR_DIR / "prometheus"
+ALERTMANAGER_DIR = COLLECTOR_DIR / "alertmanager"
+COMPRESSED_WINDOW = "10s"
+
+
+def _yaml() -> Any:
+    import yaml  # the `collector` extra
+
+    return yaml
+
+
+def binaries() -> tuple[str, str] | None:
+    """Paths of prometheus and alertmanager (Debian: prometheus-alertmanager), if installed."""
+    prometheus = shutil.which("prometheus")
+    alertmanager = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    return (prometheus, alertmanager) if prometheus and alertmanager else None
+
+
+def compress_expr(expr: str) -> str:
+    """Shrink every range selector ([5m], [1h], [3d] ...) to a few scrape intervals."""
+    return re.sub(r"\[(\d+[smhdwy])+\]", f"[{COMPRESSED_WINDOW}]", expr)
+
+
+def write_rules_overlay(dest: Path) -> list[Path]:
+    yaml = _yaml()
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for src in sorted((PROMETHEUS_DIR / "rules").glob("*.yml")):
+        data = yaml.safe_load(src.read_text())
+        for group in data["groups"]:
+            for rule in group["rules"]:
+                rule["expr"] = compress_expr(rule["expr"])
+                if "alert" in rule:
+                    rule["for"] = "0s"
+        out = dest / src.name
+        out.write_text(yaml.safe_dump(data, sort_keys=False))
+        written.append(out)
+    return written
+
+
+def write_prometheus_overlay(work: Path, alertmanager_port: int, targets: Mapping[str, str]) -> Path:
+    """The shipped prometheus.yml with local targets (job → host:port) and short intervals.
+
+    Kept: the ``services`` file_sd job (now pointing at ``targets``) and the
+    alerting section (now the local Alertmanager). Dropped: the Collector jobs
+    (no otelcol binary here) and the self-scrapes (their ports differ).
+    """
+    yaml = _yaml()
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    rules_dir = work / "rules"
+    write_rules_overlay(rules_dir)
+    services_dir = work / "services"
+    services_dir.mkdir(parents=True, exist_ok=True)
+    (services_dir / "local.yml").write_text(yaml.safe_dump(
+        [{"targets": [address], "labels": {"job": job}} for job, address in targets.items()]))
+    config["global"].update({"scrape_interval": "1s", "evaluation_interval": "1s",
+                             "scrape_timeout": "1s"})
+    config["rule_files"] = [str(rules_dir / "*.yml")]
+    config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
+        f"127.0.0.1:{alertmanager_port}"]
+    services = [job for job in config["scrape_configs"] if job["job_name"] == "services"]
+    if not services:
+        raise ValueError("collector/prometheus/prometheus.yml has no `services` scrape job")
+    services[0]["file_sd_configs"][0]["files"] = [str(services_dir / "*.yml")]
+    services[0]["file_sd_configs"][0]["refresh_interval"] = "1s"
+    config["scrape_configs"] = services
+    out = work / "prometheus.yml"
+    out.write_text(yaml.safe_dump(config, sort_keys=False))
+    return out
+
+
+def render_alertmanager(work: Path, env: Mapping[str, str]) -> Path:
+    """The shipped Alertmanager template rendered with ``env`` (render.sh)."""
+    out = work / "alertmanager.yml"
+    subprocess.run(["sh", str(ALERTMANAGER_DIR / "render.sh"), str(ALERTMANAGER_DIR / "alertmanager.yml"),
+                    str(out)], env={"PATH": "/usr/bin:/bin", **env}, check=True,
+                   capture_output=True, text=True, timeout=30)
+    return out
+
+
+def alertmanager_env(work: Path, sinks_url: str, smtp_port: int) -> dict[str, str]:
+    """Every receiver pointed at local sinks: ``{sinks_url}/slack|/pagerduty|/webhook`` and SMTP."""
+    secrets = work / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True)
+    (secrets / "slack_api_url").write_text(f"{sinks_url}/slack")
+    (secrets / "pagerduty_routing_key").write_text("local-routing-key-0123456789abcdef")
+    (secrets / "smtp_password").write_text("unused")
+    return {
+        "ALERTMANAGER_SECRETS_DIR": str(secrets),
+        "ALERTMANAGER_SMTP_SMARTHOST": f"127.0.0.1:{smtp_port}",
+        "ALERTMANAGER_SMTP_FROM": "alertmanager@localhost.invalid",
+        "ALERTMANAGER_SMTP_REQUIRE_TLS": "false",
+        "ALERTMANAGER_EMAIL_TO": "oncall@localhost.invalid",
+        "ALERTMANAGER_PAGERDUTY_URL": f"{sinks_url}/pagerduty",
+        "ALERTMANAGER_WEBHOOK_URL": f"{sinks_url}/webhook",
+        "ALERTMANAGER_SLACK_CHANNEL": "#alerts",
+        "ALERTMANAGER_GROUP_WAIT": "1s",
+        "ALERTMANAGER_GROUP_INTERVAL": "1s",
+    }
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@dataclass
+class LocalStack:
+    """Prometheus and Alertmanager as child processes, on the overlay in ``work``."""
+
+    work: Path
+    prometheus_config: Path
+    alertmanager_config: Path
+    prometheus_port: int
+    alertmanager_port: int
+    processes: list[subprocess.Popen]
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
+    @classmethod
+    def start(cls, work: Path, *, targets: Mapping[str, str], alertmanager_env_: Mapping[str, str],
+              prometheus_port: int, alertmanager_port: int, ready_timeout: float = 30.0) -> LocalStack:
+        found = binaries()
+        if found is None:
+            raise FileNotFoundError("prometheus and prometheus-alertmanager are not installed")
+        prometheus, alertmanager = found
+        work.mkdir(parents=True, exist_ok=True)
+        am_config = render_alertmanager(work, alertmanager_env_)
+        prom_config = write_prometheus_overlay(work, alertmanager_port, targets)
+        stack = cls(work, prom_config, am_config, prometheus_port, alertmanager_port, [])
+        try:
+            with open(work / "alertmanager.log", "w") as am_log:
+                stack.processes.append(subprocess.Popen(
+                    [alertmanager, f"--config.file={am_config}", f"--storage.path={work / 'am-data'}",
+                     f"--web.listen-address=127.0.0.1:{alertmanager_port}", "--cluster.listen-address=",
+                     "--log.level=warn"], stdout=am_log, stderr=subprocess.STDOUT))
+            with open(work / "prometheus.log", "w") as prom_log:
+                stack.processes.append(subprocess.Popen(
+                    [prometheus, f"--config.file={prom_config}", f"--storage.tsdb.path={work / 'prom-data'}",
+                     f"--web.listen-address=127.0.0.1:{prometheus_port}", "--rules.alert.resend-delay=1s",
+                     "--log.level=warn"], stdout=prom_log, stderr=subprocess.STDOUT))
+            stack.wait_ready(ready_timeout)
+        except BaseException:
+            stack.stop()
+            raise
+        return stack
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for url, log in ((f"{self.alertmanager_url}/-/ready", "alertmanager.log"),
+                         (f"{self.prometheus_url}/-/ready", "prometheus.log")):
+            while not _ready(url):
+                if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
+                    raise RuntimeError(f"{url} not ready:\n{(self.work / log).read_text()}")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            _stop(process)
+        self.processes.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
