@@ -140,7 +140,7 @@ def test_alerts_reach_every_receiver_and_resolve(stack: Stack) -> None:
     assert slack[0]["channel"] == "#alerts"
     assert "Health check database of shop is failing" in slack[0]["attachments"][0]["text"]
     mail = wait_for(lambda: _mail(stack, "AIUnpricedCalls", "firing"), 60, "email: AIUnpricedCalls firing", diag)
-    assert mail[0]["To"] == "oncall@test.invalid"
+    assert mail[0]["To"] == "oncall@localhost.invalid"
     assert not _pagerduty(stack, "HealthCheckFailing", "trigger"), "an error-severity alert must not page"
     stack.emitter.send("healthy")
     stack.emitter.send("unpriced off")
@@ -150,7 +150,7 @@ def test_alerts_reach_every_receiver_and_resolve(stack: Stack) -> None:
     # critical → PagerDuty + Slack (ServiceDown): stop the service, then bring it back
     stack.emitter.stop()
     page = wait_for(lambda: _pagerduty(stack, "ServiceDown", "trigger"), 60, "PagerDuty: ServiceDown trigger", diag)
-    assert page[0]["routing_key"] == "test-routing-key-0123456789abcdef"
+    assert page[0]["routing_key"] == "local-routing-key-0123456789abcdef"
     assert page[0]["payload"]["severity"] == "critical"
     assert page[0]["links"][0]["href"].endswith("#servicedown")
     wait_for(lambda: _slack(stack, "ServiceDown", "firing"), 60, "Slack: ServiceDown firing", diag)

@@ -1,0 +1,151 @@
+"""Console log lines written by the distro: ``OTEL_DISTRO_LOG_FORMAT=json`` or ``text``.
+
+One line per record, with the trace and span id of the request that logged it:
+
+    {"timestamp": "2026-11-05T10:00:00.123456Z", "level": "INFO", "logger": "shop",
+     "message": "order created", "service.name": "shop", "trace_id": "4bf9...",
+     "span_id": "00f0...", "item_id": 2, ...}
+
+Extras (``log.info(..., extra={...})``) are fields of their own; an exception
+adds ``exception.type``, ``exception.message`` and ``exception.stacktrace``.
+Every value goes through the redaction rules first.
+
+The lines are built and written by the log pipeline's worker thread
+(:mod:`otel_distro.logs`), never by the thread that logs: the request path
+only queues the record. JSON encoding and the choice of extra fields come
+from python-json-logger (``pythonjsonlogger.json.JsonFormatter``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
+from pythonjsonlogger.json import JsonFormatter
+
+from otel_distro.redaction import Redactor
+
+# Attributes of a LogRecord that are not the user's extras (taskName: Python 3.12+).
+_NOT_EXTRA = frozenset([*RESERVED_ATTRS, "message", "taskName", "otelSpanID", "otelTraceID",
+                        "otelTraceSampled", "otelServiceName"])
+_INVALID_TRACE = "0" * 32
+
+
+def _timestamp(created: float) -> str:
+    """RFC 3339, UTC, microseconds: 2026-11-05T10:00:00.123456Z."""
+    return datetime.fromtimestamp(created, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Entry:
+    """What the logging thread captured: the record, its message, its span."""
+
+    __slots__ = ("message", "record", "span_id", "trace_id")
+
+    def __init__(self, record: logging.LogRecord, message: str, trace_id: int, span_id: int) -> None:
+        self.record = record
+        self.message = message
+        self.trace_id = trace_id
+        self.span_id = span_id
+
+
+class ConsoleFormat:
+    """Builds one console line from an Entry (redacted when a redactor is given)."""
+
+    def __init__(self, service_name: str, redactor: Redactor | None) -> None:
+        self.service_name = service_name
+        self.redactor = redactor
+        self._json = JsonFormatter()
+
+    def fields(self, entry: Entry) -> dict[str, Any]:
+        record, r = entry.record, self.redactor
+        data: dict[str, Any] = {
+            "timestamp": _timestamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": r.text(entry.message) if r else entry.message,
+            "service.name": self.service_name,
+        }
+        if entry.trace_id:
+            data["trace_id"] = f"{entry.trace_id:032x}"
+            data["span_id"] = f"{entry.span_id:016x}"
+        extras: dict[str, Any] = {}
+        merge_record_extra(record, extras, reserved=_NOT_EXTRA)
+        for key, value in extras.items():
+            if key not in data:
+                data[key] = r.value(key, _plain(value)) if r else value
+        if record.exc_info and record.exc_info[0] is not None:
+            kind, exc, tb = record.exc_info
+            message = str(exc) if exc is not None else ""
+            stack = "".join(traceback.format_exception(kind, exc, tb))
+            data["exception.type"] = kind.__name__
+            data["exception.message"] = r.text(message) if r else message
+            data["exception.stacktrace"] = r.text(stack) if r else stack
+        if record.stack_info:
+            data["stack_info"] = r.text(record.stack_info) if r else record.stack_info
+        return data
+
+    def json(self, entry: Entry) -> str:
+        return self._json.jsonify_log_record(self.fields(entry))
+
+    def text(self, entry: Entry) -> str:
+        data = self.fields(entry)
+        head = f"{data.pop('timestamp')} {data.pop('level'):<8} {data.pop('logger')}"
+        message = data.pop("message")
+        data.pop("service.name")
+        stack = data.pop("exception.stacktrace", None)
+        data.pop("exception.type", None)
+        data.pop("exception.message", None)
+        ids = ""
+        if "trace_id" in data:
+            ids = f" [trace_id={data.pop('trace_id')} span_id={data.pop('span_id')}]"
+        rest = "".join(f" {k}={v!r}" if isinstance(v, str) else f" {k}={v}" for k, v in data.items())
+        line = f"{head}{ids} {message}{rest}"
+        return f"{line}\n{stack.rstrip()}" if stack else line
+
+
+def _plain(value: Any) -> Any:
+    """Values the redactor looks into are kept; anything else is judged by its text."""
+    if isinstance(value, (str, int, float, bool, bytes, list, tuple, dict)) or value is None:
+        return value
+    return str(value)
+
+
+class ConsoleWriter:
+    """Writes lines to a stream (resolved at each write: sys.stderr may be replaced)."""
+
+    def __init__(self, style: str, fmt: ConsoleFormat,
+                 stream: Callable[[], IO[str]] | None = None) -> None:
+        self.style = style
+        self.format = fmt
+        self._line = fmt.json if style == "json" else fmt.text
+        self.stream = stream or (lambda: sys.stderr)
+
+    def line(self, entry: Entry) -> str:
+        return self._line(entry)
+
+    def write(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        stream = self.stream()
+        stream.write("\n".join(lines) + "\n")
+        stream.flush()
+
+
+def from_settings(settings: Any, service_name: str, redactor: Redactor | None) -> ConsoleWriter | None:
+    """The console writer OTEL_DISTRO_LOG_FORMAT asks for, or None for ``off``."""
+    if settings.log_format not in ("json", "text"):
+        return None
+    return ConsoleWriter(settings.log_format, ConsoleFormat(service_name, redactor))
+
+
+def is_console_handler(handler: logging.Handler) -> bool:
+    """A plain StreamHandler writing to this process's stdout or stderr."""
+    if type(handler) is not logging.StreamHandler:
+        return False
+    stream = getattr(handler, "stream", None)
+    return stream is not None and stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
