@@ -9,14 +9,17 @@ shrunk, local scrape targets and the local Alertmanager. Everything binds
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +209,61 @@ class LocalStack:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+@dataclass
+class AlertSink:
+    """Local stand-ins for the Slack, PagerDuty Events v2 and webhook receivers.
+
+    Every POST is kept as (path, JSON body); PagerDuty gets its 202 answer.
+    """
+
+    posts: list[tuple[str, dict]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    def start(self) -> AlertSink:
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    body = {}
+                with sink.lock:
+                    sink.posts.append((self.path, body))
+                if self.path == "/pagerduty":
+                    payload = json.dumps({"status": "success", "message": "Event processed",
+                                          "dedup_key": body.get("dedup_key", "")}).encode()
+                    self.send_response(202)
+                else:
+                    payload = b"ok"
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def received(self, path: str | None = None) -> list[tuple[str, dict]]:
+        with self.lock:
+            return [(p, b) for p, b in self.posts if path is None or p == path]
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None

@@ -20,7 +20,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -110,61 +109,31 @@ render_alertmanager = stack_.render_alertmanager
 # --------------------------------------------------------------------------- sinks
 
 class Sinks:
-    """Webhook, Slack-compatible and PagerDuty Events v2 endpoints plus an SMTP server."""
+    """Webhook, Slack-compatible and PagerDuty endpoints (the package's AlertSink) plus SMTP."""
 
-    def __init__(self) -> None:
+    def __init__(self, http: stack_.AlertSink) -> None:
+        self.http = http
         self.lock = threading.Lock()
-        self.http: list[tuple[str, dict]] = []
         self.mail: list[Any] = []
 
     def posts(self, path: str) -> list[dict]:
-        with self.lock:
-            return [body for p, body in self.http if p == path]
+        return [body for _, body in self.http.received(path)]
 
     def emails(self) -> list[Any]:
         with self.lock:
             return list(self.mail)
 
     def summary(self) -> str:
-        with self.lock:
-            lines = [f"{p}: {json.dumps(b)[:300]}" for p, b in self.http]
-            lines += [f"mail: {m['Subject']}" for m in self.mail]
+        lines = [f"{p}: {json.dumps(b)[:300]}" for p, b in self.http.received()]
+        lines += [f"mail: {m['Subject']}" for m in self.emails()]
         return "received so far:\n  " + "\n  ".join(lines or ["nothing"])
-
-
-def _make_handler(sinks: Sinks):
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
-            with sinks.lock:
-                sinks.http.append((self.path, body))
-            if self.path == "/pagerduty":
-                payload = json.dumps({"status": "success", "message": "Event processed",
-                                      "dedup_key": body.get("dedup_key", "")}).encode()
-                self.send_response(202)
-                self.send_header("Content-Type", "application/json")
-            else:
-                payload = b"ok"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    return Handler
 
 
 @pytest.fixture(scope="module")
 def sinks() -> Iterator[tuple[Sinks, int, int]]:
     aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd provides the test SMTP server")
-    collected = Sinks()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(collected))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    http = stack_.AlertSink().start()
+    collected = Sinks(http)
 
     class MailHandler:
         async def handle_DATA(self, server, session, envelope):
@@ -176,12 +145,10 @@ def sinks() -> Iterator[tuple[Sinks, int, int]]:
     smtp = aiosmtpd_controller.Controller(MailHandler(), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
     try:
-        yield collected, server.server_address[1], smtp_port
+        yield collected, http.server.server_address[1], smtp_port
     finally:
         smtp.stop()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        http.stop()
 
 
 # --------------------------------------------------------------------------- processes
