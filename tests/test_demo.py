@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from otel_distro.cli import RouteStats, route_stats
+from otel_distro.demo import RouteStats, route_stats
 from tests.conftest import BIN, ROOT
 
 
@@ -34,20 +34,52 @@ def test_route_stats_reads_the_prometheus_histogram() -> None:
     assert (stats.count, stats.errors, stats.buckets[0.1]) == (8, 3, 7)
 
 
+def _counts_from_exposition(text: str) -> dict[str, tuple[float, float]]:
+    """Requests and 5xx per route, read independently of the demo's own code."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "http_server_request_duration_seconds_count":
+                entry = counts.setdefault(sample.labels["http_route"], [0.0, 0.0])
+                entry[0] += sample.value
+                if sample.labels["http_response_status_code"].startswith("5"):
+                    entry[1] += sample.value
+    return {route: (c[0], c[1]) for route, c in counts.items()}
+
+
 @pytest.mark.integration
-def test_demo_runs_and_reports_what_the_telemetry_says(tmp_path) -> None:
-    done = subprocess.run([str(BIN / "otel-distro"), "demo", "--requests", "40", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+def test_demo_runs_and_reports_what_the_metrics_endpoint_said(tmp_path) -> None:
+    done = subprocess.run([str(BIN / "otel-distro"), "demo", "--no-stack", "--requests", "60", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=150, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "40 requests sent" in done.stdout
+    assert "60 requests sent" in done.stdout
     rows = {line.split()[1]: line.split() for line in done.stdout.splitlines()
             if line.strip().startswith(("GET /", "POST /"))}
-    assert rows["/fail"][2] == "4" and rows["/fail"][-1] == "4"  # 4 requests, 4 errors
-    assert rows["/items/{item_id}"][-1] == "0"
+    endpoint = _counts_from_exposition((tmp_path / "metrics.txt").read_text())
+    assert set(rows) == set(endpoint)
+    for route, (requests, errors) in endpoint.items():
+        assert rows[route][2] == f"{requests:.0f}" and rows[route][-1] == f"{errors:.0f}", route
+    assert endpoint["/fail"] == (6, 6) and endpoint["/items/{item_id}"][1] == 0
     spans = []
     for line in (tmp_path / "traces.jsonl").read_text().splitlines():
         for resource in json.loads(line)["resourceSpans"]:
             for scope in resource["scopeSpans"]:
                 spans.extend(scope["spans"])
-    assert len(spans) == 40
-    assert f"traces: 40 spans in {tmp_path / 'traces.jsonl'}" in done.stdout
+    assert len(spans) == 60
+    assert f"traces: 60 spans in {tmp_path / 'traces.jsonl'}" in done.stdout
+
+
+@pytest.mark.integration
+def test_demo_shows_an_alert_delivered_by_alertmanager(tmp_path) -> None:
+    from otel_distro import stack
+
+    if stack.binaries() is None:
+        pytest.skip("prometheus and prometheus-alertmanager are not installed; .ci/run installs them")
+    done = subprocess.run([str(BIN / "otel-distro"), "demo", "--requests", "200", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=150, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    section = done.stdout.split("Alerts delivered by Alertmanager to the local receivers:")[1]
+    assert "HTTPErrorRatioHigh" in section  # 10% of the demo's requests fail on purpose
+    assert "none arrived" not in section
