@@ -90,7 +90,9 @@ class HealthRegistry:
         if self._instruments is None:
             meter = metrics.get_meter("otel_distro.health")
             self._instruments = (
-                meter.create_gauge(STATUS_METRIC, unit="1",
+                # No unit: with "1" the Collector's Prometheus exporter would add
+                # "_ratio" and the name would differ from the pull endpoint's.
+                meter.create_gauge(STATUS_METRIC, unit="",
                                    description="1 when the health check passes, 0 when it fails"),
                 meter.create_histogram(DURATION_METRIC, unit="s",
                                        description="Time one health check took"),

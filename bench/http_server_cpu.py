@@ -1,0 +1,121 @@
+"""Server CPU per request under uvicorn, bare vs instrumented, with a keep-alive load.
+
+    python bench/http_server_cpu.py [--requests 5000] [--rounds 3]
+
+Variants (each a fresh uvicorn process serving examples/fastapi_app on 127.0.0.1):
+bare; the upstream opentelemetry-distro with its defaults (OTLP over HTTP to a
+local test receiver); otel-distro with all signals at 100% sampling; otel-distro
+at 1% sampling. The load is one keep-alive connection sending GET /items/1 a
+bounded number of times; the figure is the server process's user+system CPU
+(/proc/<pid>/stat) divided by the requests. Variants are interleaved round by
+round; medians and ratios to bare are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.otlp_test_receiver import OtlpTestReceiver  # noqa: E402 - the repo's own test receiver
+
+BIN = Path(sys.executable).parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def variant_env(name: str, endpoint: str) -> tuple[list[str], dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update({"PYTHONPATH": str(ROOT), "OTEL_SERVICE_NAME": "bench",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"})
+    prefix = [str(BIN / "opentelemetry-instrument")]
+    if name == "bare":
+        return [], env
+    if name == "upstream-distro":
+        env.update({"OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_CONFIGURATOR": "configurator"})
+        return prefix, env
+    env.update({"OTEL_PYTHON_DISTRO": "otel_distro"})
+    if name == "otel-distro-1pct":
+        env.update({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"})
+    return prefix, env
+
+
+def run_variant(name: str, requests: int, endpoint: str) -> float:
+    port = free_port()
+    prefix, env = variant_env(name, endpoint)
+    argv = [*prefix, str(BIN / "uvicorn"), "examples.fastapi_app.main:app", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    with open(os.devnull, "wb") as devnull:
+        server = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=devnull, stderr=devnull,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"{name} did not start") from None
+                time.sleep(0.1)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for _ in range(200):  # warm-up
+            connection.request("GET", "/items/1")
+            connection.getresponse().read()
+        before = cpu_seconds(server.pid)
+        for _ in range(requests):
+            connection.request("GET", "/items/1")
+            connection.getresponse().read()
+        after = cpu_seconds(server.pid)
+        connection.close()
+        return (after - before) / requests * 1e6
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    variants = ["bare", "upstream-distro", "otel-distro", "otel-distro-1pct"]
+    results: dict[str, list[float]] = {v: [] for v in variants}
+    with OtlpTestReceiver() as receiver:
+        for _ in range(args.rounds):
+            for name in variants:
+                results[name].append(run_variant(name, args.requests, receiver.endpoint))
+    bare = statistics.median(results["bare"])
+    print(f"{'variant':<18} {'CPU µs/request':>15} {'x bare':>7}")
+    for name in variants:
+        median = statistics.median(results[name])
+        print(f"{name:<18} {median:>15.1f} {median / bare:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
