@@ -36,6 +36,7 @@ or ``business.counter("campaigns.created")`` (same kind, returns the declared on
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -113,7 +114,11 @@ class _Instrument:
         key = tuple(map(kwargs.get, self.attributes))
         if len(kwargs) != len(self.attributes) - key.count(None):
             self._drop_undeclared(kwargs)
-        found = self._series.get(key)
+        try:
+            found = self._series.get(key)
+        except TypeError:  # an unhashable value (a list ...): recorded as its text
+            key = tuple(v if v is None or isinstance(v, str | bool | int | float) else str(v) for v in key)
+            found = self._series.get(key)
         return found if found is not None else self._admit(key)
 
     def _drop_undeclared(self, given: Mapping[str, Any]) -> None:
@@ -262,7 +267,7 @@ def _check_buckets(name: str, buckets: Sequence[float] | None) -> list[float] | 
     except (TypeError, ValueError):
         values = []
     if (not values or any(not math.isfinite(v) for v in values)
-            or any(b <= a for a, b in zip(values, values[1:], strict=False))):
+            or any(b <= a for a, b in itertools.pairwise(values))):
         raise MetricDeclarationError(f"business metric {name!r}: buckets must be a non-empty list of "
                                      f"increasing numbers, not {buckets!r}")
     return values

@@ -23,7 +23,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_distro import diagnostics, logs, resource, settings, traces
+from otel_distro import ai, business, diagnostics, logs, resource, settings, traces
 from otel_distro import metrics as metrics_
 from otel_distro.metrics import PullEndpoint
 
@@ -86,12 +86,18 @@ def _build(chosen: settings.Settings) -> Telemetry:
     meter_provider = metrics_.build(chosen, res, readers)
     logger_provider = logs.build(chosen, res)
 
+    ai.install(chosen, tracer_provider, meter_provider)  # wraps the sampler: before any tracer
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     _logs.set_logger_provider(logger_provider)
+    business.install(chosen.metric_attribute_value_limit, chosen.business_metrics_file)
 
-    if chosen.logs_exporter:
-        logs.install_bridge(logger_provider, chosen.log_export_level)
+    if chosen.logs_exporter or chosen.log_format != "off":
+        from otel_distro import console, redaction
+
+        name = str(res.attributes.get("service.name", chosen.program_name))
+        logs.install_bridge(logger_provider, chosen.log_export_level, export=bool(chosen.logs_exporter),
+                            console=console.from_settings(chosen, name, redaction.from_settings(chosen)))
     if chosen.system_metrics and readers:
         metrics_.start_system_metrics(meter_provider)
     resource.refresh_process_after_fork([tracer_provider, meter_provider, logger_provider])
@@ -145,6 +151,7 @@ def shutdown() -> None:
     if telemetry is None:
         return
     logs.remove_bridge()
+    ai.uninstall()
     timeout = telemetry.settings.shutdown_timeout_s
     worker = threading.Thread(target=_flush_and_close, args=(telemetry, int(timeout * 1000)),
                               name="otel-distro-shutdown", daemon=True)

@@ -22,7 +22,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
@@ -33,24 +33,22 @@ from otel_distro.redaction import Redactor
 # Attributes of a LogRecord that are not the user's extras (taskName: Python 3.12+).
 _NOT_EXTRA = frozenset([*RESERVED_ATTRS, "message", "taskName", "otelSpanID", "otelTraceID",
                         "otelTraceSampled", "otelServiceName"])
-_INVALID_TRACE = "0" * 32
 
 
 def _timestamp(created: float) -> str:
     """RFC 3339, UTC, microseconds: 2026-11-05T10:00:00.123456Z."""
-    return datetime.fromtimestamp(created, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Entry:
-    """What the logging thread captured: the record, its message, its span."""
+    """What the logging thread captured: the record, its message, its span context (if valid)."""
 
-    __slots__ = ("message", "record", "span_id", "trace_id")
+    __slots__ = ("context", "message", "record")
 
-    def __init__(self, record: logging.LogRecord, message: str, trace_id: int, span_id: int) -> None:
+    def __init__(self, record: logging.LogRecord, message: str, context: Any) -> None:
         self.record = record
         self.message = message
-        self.trace_id = trace_id
-        self.span_id = span_id
+        self.context = context
 
 
 class ConsoleFormat:
@@ -70,9 +68,9 @@ class ConsoleFormat:
             "message": r.text(entry.message) if r else entry.message,
             "service.name": self.service_name,
         }
-        if entry.trace_id:
-            data["trace_id"] = f"{entry.trace_id:032x}"
-            data["span_id"] = f"{entry.span_id:016x}"
+        if entry.context is not None:
+            data["trace_id"] = f"{entry.context.trace_id:032x}"
+            data["span_id"] = f"{entry.context.span_id:016x}"
         extras: dict[str, Any] = {}
         merge_record_extra(record, extras, reserved=_NOT_EXTRA)
         for key, value in extras.items():

@@ -98,6 +98,41 @@ def route_stats(exposition: str, metric: str = "http_server_request_duration_sec
     return dict(stats)
 
 
+def _samples(exposition: str) -> Iterator[tuple[str, dict[str, str], float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            yield sample.name, sample.labels, sample.value
+
+
+def ai_costs(exposition: str) -> dict[str, dict[str, float]]:
+    """Per model: cost in USD, input and output tokens, unpriced calls."""
+    models: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for name, labels, value in _samples(exposition):
+        model = labels.get("gen_ai_request_model", "?")
+        if name == "gen_ai_client_cost_total":
+            models[model]["usd"] += value
+        elif name == "gen_ai_client_token_usage_sum":
+            models[model][labels.get("gen_ai_token_type", "?") + "_tokens"] += value
+        elif name == "gen_ai_client_unpriced_calls_total":
+            models[model]["unpriced"] += value
+        elif name == "gen_ai_client_operation_duration_seconds_count":
+            models[model]["calls"] += value
+    return {m: dict(v) for m, v in models.items()}
+
+
+def kpis(exposition: str) -> dict[str, float]:
+    """The example shop's business figures."""
+    figures: dict[str, float] = defaultdict(float)
+    for name, labels, value in _samples(exposition):
+        if name == "shop_orders_created_total":
+            figures[f"orders ({labels.get('channel', '?')})"] += value
+        elif name == "shop_cart_value_sum":
+            figures["cart value USD"] += value
+    return dict(figures)
+
+
 # ------------------------------------------------------------ demo
 
 def _progress(done: int, total: int, width: int = 30) -> None:
@@ -119,10 +154,11 @@ def _wait_ready(url: str, process: subprocess.Popen, seconds: float = 30.0) -> b
     return False
 
 
+# One cycle of ten: one request in ten fails on purpose (the demo's alert).
 _TRAFFIC: Sequence[tuple[str, str]] = (
-    ("GET", "/items"), ("GET", "/items/1"), ("GET", "/items/2"), ("GET", "/items/7"),
-    ("POST", "/orders?item_id=1&quantity=2"), ("GET", "/slow?ms=40"), ("GET", "/fail"),
-    ("GET", "/items/1"), ("GET", "/items"), ("POST", "/orders?item_id=2&quantity=1"),
+    ("GET", "/items"), ("GET", "/items/1"), ("POST", "/ask?model=gpt-4o-mini"), ("GET", "/items/7"),
+    ("POST", "/orders?item_id=1&quantity=2&channel=web"), ("GET", "/slow?ms=40"), ("GET", "/fail"),
+    ("POST", "/ask?model=gpt-4o"), ("GET", "/items"), ("POST", "/orders?item_id=2&quantity=1&channel=mobile"),
 )
 
 
@@ -260,7 +296,13 @@ def run(requests: int, seconds: float, out_dir: Path | None, *, with_stack: bool
     argv = [instrument, sys.executable, "-m", "uvicorn", "examples.fastapi_app.main:app",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     print(f"otel-distro demo: the example shop under opentelemetry-instrument on 127.0.0.1:{port}")
+    llm_port = _free_port()
+    env.update({"OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1", "OPENAI_API_KEY": "local-test-key"})
     with contextlib.ExitStack() as resources:
+        resources.enter_context(_service(
+            [sys.executable, "-m", "examples.genai_app.llm_server", "--port", str(llm_port)],
+            child_environment({"PYTHONPATH": str(_EXAMPLES.parent)}), workdir / "llm-server.log"))
+        print(f"  a local test LLM server (OpenAI-compatible) answers on 127.0.0.1:{llm_port}")
         alerting = _start_stack(resources, workdir, metrics_port, with_stack)
         process = resources.enter_context(_service(argv, env, workdir / "service.log"))
         base = f"http://127.0.0.1:{port}"
@@ -283,6 +325,20 @@ def run(requests: int, seconds: float, out_dir: Path | None, *, with_stack: bool
           f"{s.quantile(0.95) * 1000:.1f} ms", f"{s.errors:.0f}")
          for route, s in sorted(stats.items())),
         ("route", "requests", "p50", "p95", "5xx errors"))
+    costs = ai_costs(exposition)
+    if costs:
+        print("\nAI calls, priced offline from genai-prices:\n")
+        _print_table(
+            ((model, f"{c.get('calls', 0):.0f}", f"{c.get('input_tokens', 0):.0f}",
+              f"{c.get('output_tokens', 0):.0f}",
+              f"${c['usd']:.6f}" if "usd" in c else "unpriced")
+             for model, c in sorted(costs.items())),
+            ("model", "calls", "input tokens", "output tokens", "cost"))
+    figures = kpis(exposition)
+    if figures:
+        print("\nBusiness KPIs:\n")
+        _print_table(((name, f"{value:g}") for name, value in sorted(figures.items())),
+                     ("kpi", "value"))
     spans = _count_lines(workdir / "traces.jsonl")
     records = _count_lines(workdir / "logs.jsonl")
     print(f"\n  traces: {spans} spans in {workdir / 'traces.jsonl'} (OTLP JSON)")

@@ -19,6 +19,9 @@ _log = logging.getLogger("otel_distro")
 # Done by the configurator itself (logs bridged once; process metrics with our
 # own selection), so their auto-instrumentation entry points are skipped.
 _OWNED_BY_CONFIGURATOR = frozenset({"logging", "system_metrics"})
+# Served by the distro's lean middleware (integrations/asgi.py) unless
+# OTEL_DISTRO_HTTP_INSTRUMENTATION=contrib.
+_LEAN_ASGI = frozenset({"fastapi", "starlette"})
 
 
 def excluded_urls_pattern(paths: tuple[str, ...]) -> str:
@@ -47,6 +50,11 @@ class OtelDistro(BaseDistro):
             return
         options = {**kwargs, **instrumentor_options(name, telemetry.settings)}
         try:
+            if name in _LEAN_ASGI and telemetry.settings.http_instrumentation == "distro":
+                from otel_distro.integrations import asgi
+
+                asgi.instrument(telemetry.settings.excluded_urls)
+                return
             entry_point.load()().instrument(**options)
             if name == "celery":
                 from otel_distro.integrations import celery as celery_integration

@@ -3,23 +3,46 @@
 The bridge is one handler on the root logger, installed once per process,
 and kept there when the application re-configures logging with
 ``basicConfig``/``dictConfig``/``fileConfig``. It leaves the application's
-own handlers, and so its console output, as they were.
+own handlers, and so its console output, as they were - unless
+``OTEL_DISTRO_LOG_FORMAT`` is json or text: then the bridge also writes the
+console lines, and the root logger's plain stdout/stderr handlers step aside
+(put back at shutdown) so that each record is printed once.
+
+The thread that logs only queues the record with its message and span ids
+(about 1.5 us). A worker thread turns it into an OpenTelemetry log record
+for the batch processor and writes the (redacted) console line; redaction of
+what is exported runs in the exporter's thread (:mod:`otel_distro.redaction`).
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import logging.config
+import os
+import sys
+import threading
+import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
-from otel_distro import forksafe
+from otel_distro import forksafe, redaction
+from otel_distro.console import ConsoleWriter, Entry, is_console_handler
 from otel_distro.settings import Settings, export_file
+
+# Batch processor defaults: the SDK's 2048-record queue drops records in bursts
+# (measured: ~70k lines/s); these hold a 50,000 lines/s burst for a second
+# (bench/bench_logs.py). OTEL_BLRP_* variables are not read by the distro.
+LOG_QUEUE_SIZE = 65_536
+LOG_EXPORT_BATCH_SIZE = 2_048
+# Records waiting for the bridge's worker thread, at most.
+BRIDGE_QUEUE_SIZE = 65_536
 
 
 def exporters(settings: Settings) -> list[LogRecordExporter]:
@@ -42,19 +65,32 @@ def exporters(settings: Settings) -> list[LogRecordExporter]:
     return chosen
 
 
+class _DrainBridge(LogRecordProcessor):
+    """First processor of the provider: a flush of the provider first empties the bridge's queue."""
+
+    def on_emit(self, log_record: Any) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        handler = _bridge
+        if handler is not None:
+            handler.drain(timeout_millis / 1000)
+        return True
+
+
 def build(settings: Settings, resource: Resource,
           log_exporters: Sequence[LogRecordExporter] | None = None) -> LoggerProvider:
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_log_record_processor(_DrainBridge())
+    redactor = redaction.from_settings(settings)
     for exporter in exporters(settings) if log_exporters is None else log_exporters:
-        provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+        provider.add_log_record_processor(BatchLogRecordProcessor(
+            redaction.wrap_log_exporter(exporter, redactor),
+            max_queue_size=LOG_QUEUE_SIZE, max_export_batch_size=LOG_EXPORT_BATCH_SIZE))
     return provider
-
-
-class _NotOurOwn(logging.Filter):
-    """Keeps the SDK's own records (export failures) out of the export path: no feedback loop."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.name.startswith("opentelemetry.")
 
 
 _PLAIN = (str, bool, int, float, bytes)
@@ -70,20 +106,197 @@ def _attribute_value(value: Any) -> Any:
 
 
 def _bridge_handler_class() -> type[logging.Handler]:
+    from opentelemetry._logs import LogRecord, NoOpLogger, get_logger
+    from opentelemetry.instrumentation.log_utils import std_to_otel
     from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.trace import (
+        INVALID_SPAN,
+        NonRecordingSpan,
+        get_current_span,
+        set_span_in_context,
+    )
+
+    severity_texts = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
     class BridgeHandler(LoggingHandler):
-        """The contrib handler, with ``extra`` values the SDK would reject turned into text."""
+        """Queues records in the logging thread; a worker exports them and writes the console lines.
+
+        ``extra`` values the SDK would reject are turned into text.
+        """
+
+        def __init__(self, level: int, logger_provider: LoggerProvider, *, export: bool = True,
+                     console: ConsoleWriter | None = None, queue_size: int = BRIDGE_QUEUE_SIZE) -> None:
+            # With a console, every record reaching the root logger is printed;
+            # only those at export_level or above are exported.
+            super().__init__(level=logging.NOTSET if console else level, logger_provider=logger_provider)
+            self.export_level = level if export else sys.maxsize
+            self.console = console
+            self.queue_size = queue_size
+            self.dropped = 0
+            self._queue: collections.deque[Entry] = collections.deque()
+            self._idle = True
+            self._busy = False
+            self._stopping = False
+            self._start_worker()
+            _restart_after_fork.add(self)
+
+        # ---- the logging thread
+        def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+            if record.name.startswith("opentelemetry.") or (self.filters and not self.filter(record)):
+                return False
+            try:
+                message = record.getMessage()
+            except Exception:
+                self.handleError(record)
+                return False
+            queue = self._queue
+            if len(queue) >= self.queue_size:
+                self.dropped += 1
+                return False
+            context = get_current_span().get_span_context()
+            queue.append(Entry(record, message, context if context.is_valid else None))
+            if self._idle:
+                self._idle = False
+                self._wake.set()
+            return True
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.handle(record)
+
+        # ---- the worker thread
+        def _start_worker(self) -> None:
+            self._wake = threading.Event()
+            self._done = threading.Condition()
+            self._pid = os.getpid()
+            self._worker = threading.Thread(target=self._run, name="otel-distro-logs", daemon=True)
+            self._worker.start()
+
+        def _run(self) -> None:
+            queue, wake = self._queue, self._wake
+            while True:
+                if queue:
+                    self._busy = True
+                    self._process(queue)
+                    self._busy = False
+                    with self._done:
+                        self._done.notify_all()
+                    continue
+                if self._stopping:
+                    return
+                wake.clear()
+                self._idle = True
+                if queue:  # appended between the check above and _idle
+                    self._idle = False
+                    continue
+                wake.wait(1.0)
+
+        def _process(self, queue: collections.deque[Entry]) -> None:
+            lines: list[str] = []
+            console = self.console
+            for _ in range(min(len(queue), 1024)):
+                entry = queue.popleft()
+                try:
+                    if entry.record.levelno >= self.export_level:
+                        self._export(entry)
+                    if console is not None:
+                        lines.append(console.line(entry))
+                except Exception as err:  # one bad record must not stop the others
+                    _report_once(err)
+            if lines:
+                try:
+                    console.write(lines)  # type: ignore[union-attr]
+                except Exception as err:
+                    _report_once(err)
+
+        def _export(self, entry: Entry) -> None:
+            record = entry.record
+            logger = get_logger(record.name, logger_provider=self._logger_provider)
+            if isinstance(logger, NoOpLogger):
+                return
+            attributes, event_name = self._get_attributes(record)
+            span = INVALID_SPAN if entry.context is None else NonRecordingSpan(entry.context)
+            logger.emit(LogRecord(
+                timestamp=int(record.created * 1e9), observed_timestamp=time.time_ns(),
+                context=set_span_in_context(span), severity_text=severity_texts.get(
+                    record.levelname, record.levelname),
+                severity_number=std_to_otel(record.levelno), body=entry.message,
+                attributes=attributes, event_name=event_name))
 
         def _get_attributes(self, record: logging.LogRecord) -> Any:
             attributes, event_name = super()._get_attributes(record)
             return {k: _attribute_value(v) for k, v in attributes.items()
                     if v is not None}, event_name
 
+        # ---- flushing
+        def drain(self, timeout: float = 5.0) -> bool:
+            """Wait (at most ``timeout`` s) until every queued record is exported and printed."""
+            if os.getpid() != self._pid:
+                self._after_fork()
+            deadline = time.monotonic() + timeout
+            with self._done:
+                while self._queue or self._busy:
+                    if not self._worker.is_alive():
+                        self._process(self._queue)
+                        continue
+                    self._wake.set()
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._done.wait(min(left, 0.05))
+            return True
+
+        def flush(self) -> None:
+            self.drain()
+
+        def close(self) -> None:
+            # dictConfig closes every handler ever created (logging.shutdown), ours
+            # included although the guard took it off the root: drain, keep running.
+            # remove_bridge() stops the worker.
+            self.drain()
+            super().close()
+
+        def stop(self, timeout: float = 5.0) -> None:
+            self.drain(timeout)
+            self._stopping = True
+            self._wake.set()
+            if self._worker is not threading.current_thread():
+                self._worker.join(timeout)
+
+        def _after_fork(self) -> None:
+            # The worker thread does not exist in a forked child: start the child's own.
+            self._idle, self._busy, self._stopping = True, False, False
+            self._start_worker()
+
     return BridgeHandler
 
 
-_bridge: logging.Handler | None = None
+_restart_after_fork: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for handler in list(_restart_after_fork):
+        try:
+            handler._after_fork()
+        except Exception:  # never let telemetry break a fork
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+_reported_errors: set[str] = set()
+
+
+def _report_once(err: Exception) -> None:
+    kind = type(err).__name__
+    if kind not in _reported_errors:
+        _reported_errors.add(kind)
+        sys.stderr.write(f"otel-distro: a log record could not be exported or printed (further "
+                         f"{kind} errors not reported): {err}\n")
+
+
+_bridge: Any = None
+_stepped_aside: list[tuple[logging.Handler, int]] = []
 
 
 def bridge() -> logging.Handler | None:
@@ -91,24 +304,45 @@ def bridge() -> logging.Handler | None:
     return _bridge
 
 
-def install_bridge(provider: LoggerProvider, level: int) -> logging.Handler:
+def install_bridge(provider: LoggerProvider, level: int, *, export: bool = True,
+                   console: ConsoleWriter | None = None) -> logging.Handler:
     """Put the OpenTelemetry handler on the root logger, once per process."""
     global _bridge
     if _bridge is not None:
         return _bridge
-    handler = _bridge_handler_class()(level=level, logger_provider=provider)
-    handler.addFilter(_NotOurOwn())
+    handler = _bridge_handler_class()(level, provider, export=export, console=console)
     logging.getLogger().addHandler(handler)
     _keep_through_reconfiguration()
     _bridge = handler
+    _take_over_console()
     return handler
+
+
+def _take_over_console() -> None:
+    """With a distro console, the root's plain stdout/stderr handlers step aside."""
+    handler = _bridge
+    if handler is None or handler.console is None:
+        return
+    root = logging.getLogger()
+    for other in list(root.handlers):
+        if other is not handler and is_console_handler(other):
+            root.removeHandler(other)
+            if not _stepped_aside:  # write where the app's console went
+                handler.console.stream = functools.partial(getattr, other, "stream")
+            _stepped_aside.append((other, 0))
 
 
 def remove_bridge() -> None:
     global _bridge
     if _bridge is not None:
-        logging.getLogger().removeHandler(_bridge)
-        _bridge = None
+        handler, _bridge = _bridge, None
+        logging.getLogger().removeHandler(handler)
+        handler.stop()
+        root = logging.getLogger()
+        for other, _ in _stepped_aside:
+            if other not in root.handlers:
+                root.addHandler(other)
+        _stepped_aside.clear()
 
 
 def _keep_through_reconfiguration() -> None:
@@ -130,6 +364,8 @@ def _keep_through_reconfiguration() -> None:
             finally:
                 if present and current not in root.handlers:
                     root.addHandler(current)
+                if present:
+                    _take_over_console()
 
         guarded._otel_distro_guarded = True  # type: ignore[attr-defined]
         return guarded

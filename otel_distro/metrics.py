@@ -24,7 +24,7 @@ from opentelemetry.sdk.metrics.view import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from otel_distro import forksafe
+from otel_distro import forksafe, redaction
 from otel_distro.settings import Settings
 
 _log = logging.getLogger("otel_distro")
@@ -116,6 +116,7 @@ def prometheus_reader(settings: Settings) -> tuple[MetricReader, PullEndpoint | 
 def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None]:
     chosen: list[MetricReader] = []
     endpoint = None
+    redactor = redaction.from_settings(settings)  # point attributes, at export/scrape time
     for name in settings.metrics_exporter:
         if name == "otlp":
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -126,11 +127,12 @@ def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None
                 timeout=settings.otlp_timeout_ms / 1000,
                 preferred_temporality=temporality(settings.metrics_temporality)))
             chosen.append(PeriodicExportingMetricReader(
-                exporter, export_interval_millis=settings.metric_export_interval_ms,
+                redaction.wrap_metric_exporter(exporter, redactor),
+                export_interval_millis=settings.metric_export_interval_ms,
                 export_timeout_millis=settings.otlp_timeout_ms))
         elif name == "prometheus":
             reader, endpoint = prometheus_reader(settings)
-            chosen.append(reader)
+            chosen.append(redaction.redact_pull_reader(reader, redactor))
         elif name == "console":
             from opentelemetry.sdk.metrics.export import (
                 ConsoleMetricExporter,
@@ -138,7 +140,8 @@ def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None
             )
 
             chosen.append(PeriodicExportingMetricReader(
-                ConsoleMetricExporter(), export_interval_millis=settings.metric_export_interval_ms))
+                redaction.wrap_metric_exporter(ConsoleMetricExporter(), redactor),
+                export_interval_millis=settings.metric_export_interval_ms))
     return chosen, endpoint
 
 

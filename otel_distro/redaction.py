@@ -5,8 +5,8 @@ span attributes, span event and link attributes (``exception.message``,
 ``exception.stacktrace`` ...), span status messages, resource attributes and
 metric point attributes:
 
-- **by key**: a key whose words (split at ``_ - .``, spaces and camelCase,
-  case-insensitive) contain password, passwd, passphrase, secret, token,
+- **by key**: a key whose last words (split at ``_ - .``, spaces and camelCase,
+  case-insensitive; an ``_id``/``_value``/``_key``... may follow) are password, passwd, passphrase, secret, token,
   api_key/apikey, authorization, cookie, set-cookie, session, private_key,
   client_secret, credential(s) - or one of ``OTEL_DISTRO_REDACT_KEYS`` - gets
   the value ``[REDACTED]``. Whole words only: ``gen_ai.usage.input_tokens`` is
@@ -65,8 +65,13 @@ def normalise_key(key: str) -> str:
     return _SEPARATORS.sub("_", _CAMEL.sub("_", key)).lower().strip("_")
 
 
+# A secret word ends the key, or is followed by one of these: session_id, api_key_value.
+# "gen_ai.token.type" names a kind of token, not a token.
+_SUFFIXES = r"(?:_(?:id|value|key|string|str|raw|b64|base64|hex|data|header|text))?"
+
+
 def _word_regex(words: Iterable[str]) -> re.Pattern[str]:
-    return re.compile(r"(?:^|_)(?:" + "|".join(words) + r")(?:_|$)")
+    return re.compile(r"(?:^|_)(?:" + "|".join(words) + r")" + _SUFFIXES + r"$")
 
 
 # ---------------------------------------------------------------- values
@@ -94,9 +99,11 @@ _VALUE_RULES: tuple[tuple[str, str], ...] = (
 )
 
 # key=value, key: value, "key": "value", ?key=value: the value goes when the key is a secret.
-_PAIRS = re.compile(
-    r"(?P<head>(?P<lead>[?&;]?)(?P<quote>[\"']?)(?P<name>[A-Za-z_][A-Za-z0-9_.\-\[\]%]{0,63})(?P=quote)"
-    r"[ \t]*(?P<op>=|:)[ \t]*)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"')\]}]+)")
+_PAIR_HEAD = re.compile(
+    r"(?P<lead>[?&;]?)(?P<quote>[\"']?)(?<![A-Za-z0-9_.\-\[\]%])"
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_.\-\[\]%]{0,63})(?P=quote)[ \t]*(?P<op>=|:)[ \t]*")
+_PAIR_VALUE = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"')\]}]+")
+_AUTH_SCHEME = re.compile(r"(?i)(?:bearer|basic)\s")
 
 # A cheap pre-check: text without any of these cannot match a built-in rule.
 _TRIGGERS = re.compile(r"[0-9@=:\-]|eyJ|[Bb]earer|BEARER|[Bb]asic|BASIC|AKIA|ASIA|ABIA|ACCA|A3T|"
@@ -185,7 +192,7 @@ class Redactor:
             for pattern in self._user:
                 text = pattern.sub(REDACTED, text)
         if "=" in text or ":" in text:
-            text = _PAIRS.sub(self._pair, text)
+            text = self._pairs(text)
         if not _TRIGGERS.search(text):
             return text
         return self._values.sub(self._replace, text)
@@ -202,18 +209,28 @@ class Redactor:
             return m.group(0)
         return m.group("auth_scheme") + m.group("auth_gap") + REDACTED
 
-    def _pair(self, m: re.Match[str]) -> str:
-        name = m.group("name")
-        secret = (self._is_secret_query(name) if m.group("lead") and m.group("op") == "="
-                  else self._is_secret_key(name))
-        if not secret:
-            return m.group(0)
-        value = m.group("value")
-        if value.lower() in ("bearer", "basic"):
-            return m.group(0)  # "Authorization: Bearer <token>": the token rule takes it
-        if value[:1] in "\"'":
-            return m.group("head") + value[0] + REDACTED + value[0]
-        return m.group("head") + REDACTED
+    def _pairs(self, text: str) -> str:
+        out: list[str] = []
+        last = 0
+        for m in _PAIR_HEAD.finditer(text):
+            if m.start() < last:
+                continue
+            name = m.group("name")
+            secret = (self._is_secret_query(name) if m.group("lead") and m.group("op") == "="
+                      else self._is_secret_key(name))
+            if not secret or _AUTH_SCHEME.match(text, m.end()):
+                continue  # "Authorization: Bearer <token>": the token rule takes it
+            value = _PAIR_VALUE.match(text, m.end())
+            if value is None:
+                continue
+            found = value.group()
+            out.append(text[last:m.end()])
+            out.append(found[0] + REDACTED + found[0] if found[0] in "\"'" else REDACTED)
+            last = value.end()
+        if not out:
+            return text
+        out.append(text[last:])
+        return "".join(out)
 
     @staticmethod
     def _card(m: re.Match[str]) -> str:

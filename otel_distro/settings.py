@@ -281,8 +281,11 @@ TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_EXCLUDED_URLS", "excluded_urls", _csv,
             tuple(_DEFAULT_EXCLUDED_URLS.split(",")), _DEFAULT_EXCLUDED_URLS,
             "URL paths never traced (health checks, metrics scrapes), comma-separated."),
+    Setting("OTEL_DISTRO_HTTP_INSTRUMENTATION", "http_instrumentation", _one_of("distro", "contrib"),
+            "distro", "distro",
+            "FastAPI/Starlette: the distro's lean middleware, or the contrib instrumentor."),
     Setting("OTEL_DISTRO_ASGI_SUBSPANS", "asgi_subspans", _parse_bool, False, "false",
-            "Also trace each ASGI receive/send call (about a third of the per-request cost)."),
+            "With the contrib instrumentor, also trace each ASGI receive/send call."),
     Setting("OTEL_DISTRO_LOG_EXPORT_LEVEL", "log_export_level", _log_level, logging.INFO, "info",
             "Lowest stdlib log level bridged to OpenTelemetry logs."),
     Setting("OTEL_DISTRO_SHUTDOWN_TIMEOUT", "shutdown_timeout_s", _float_between(0.1, 300.0),
@@ -314,7 +317,7 @@ TABLE: tuple[Setting, ...] = (
             "More regular expressions to redact, comma-separated (commas inside (), [], {} or "
             "written \\, do not split); an invalid one is reported and skipped."),
     Setting("OTEL_DISTRO_REDACT_EMAILS", "redact_emails", _one_of("mask", "hash", "keep"), "mask",
-            "mask", "E-mail addresses: mask (j***@example.com), hash ([email:<sha256 prefix>]) or keep."),
+            "mask", "E-mail addresses: mask (j***@example.com), hash ([email:16 hex digits of SHA-256]) or keep."),
 )
 
 # Standard variables set here as defaults so that instrumentations reading
@@ -385,6 +388,7 @@ class Settings:
     file_export_dir: str
     system_metrics: bool
     excluded_urls: tuple[str, ...]
+    http_instrumentation: str
     asgi_subspans: bool
     log_export_level: int
     shutdown_timeout_s: float

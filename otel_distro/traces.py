@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
-from otel_distro import forksafe
+from otel_distro import forksafe, redaction
 from otel_distro.settings import Settings, export_file
 
 
@@ -55,6 +55,7 @@ def build(settings: Settings, resource: Resource,
           span_exporters: Sequence[SpanExporter] | None = None) -> TracerProvider:
     """A provider with one batch processor per exporter (the settings' unless given)."""
     provider = TracerProvider(resource=resource, sampler=sampler(settings), shutdown_on_exit=False)
+    redactor = redaction.from_settings(settings)  # runs in the batch thread, on copies
     for exporter in exporters(settings) if span_exporters is None else span_exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(BatchSpanProcessor(redaction.wrap_span_exporter(exporter, redactor)))
     return provider

@@ -67,8 +67,14 @@ def test_demo_runs_and_reports_what_the_metrics_endpoint_said(tmp_path) -> None:
         for resource in json.loads(line)["resourceSpans"]:
             for scope in resource["scopeSpans"]:
                 spans.extend(scope["spans"])
-    assert len(spans) == 60
-    assert f"traces: 60 spans in {tmp_path / 'traces.jsonl'}" in done.stdout
+    server_spans = [s for s in spans if s["kind"] == 2]  # SERVER: one per request
+    assert len(server_spans) == 60
+    assert f"traces: {len(spans)} spans in {tmp_path / 'traces.jsonl'}" in done.stdout
+    # The LLM calls are priced, and the KPIs read back, from the same endpoint.
+    costs = {line.split()[0]: line.split()[-1] for line in done.stdout.splitlines()
+             if line.strip().startswith("gpt-4o")}
+    assert set(costs) == {"gpt-4o", "gpt-4o-mini"} and all(c.startswith("$0.") for c in costs.values())
+    assert "orders (mobile)  6" in done.stdout and "orders (web)     6" in done.stdout
 
 
 @pytest.mark.integration

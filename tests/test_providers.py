@@ -149,6 +149,7 @@ def test_log_records_carry_the_active_trace(bridged: Pipeline) -> None:
     tracer = bridged.tracer_provider().get_tracer("t")
     with tracer.start_as_current_span("request") as span:
         logging.getLogger("app").info("inside %s", "request")
+    logs.bridge().flush()  # the bridge exports from its worker thread
     (record,) = [r for r in bridged.records.get_finished_logs()
                  if r.log_record.body == "inside request"]
     assert record.log_record.trace_id == span.get_span_context().trace_id
@@ -166,12 +167,16 @@ def test_bridge_is_installed_once_and_survives_reconfiguration(bridged: Pipeline
 
 def test_sdk_records_are_not_exported_back(bridged: Pipeline) -> None:
     logging.getLogger("opentelemetry.exporter.otlp").error("export failed")
+    logs.bridge().flush()
     assert not [r for r in bridged.records.get_finished_logs() if r.log_record.body == "export failed"]
 
 
 def test_records_below_the_export_level_stay_local(bridged: Pipeline) -> None:
     logging.getLogger().setLevel(logging.DEBUG)
     logging.getLogger("app").debug("chatty")
+    logging.getLogger("app").info("loud")
+    logs.bridge().flush()
+    assert [r for r in bridged.records.get_finished_logs() if r.log_record.body == "loud"]
     assert not [r for r in bridged.records.get_finished_logs() if r.log_record.body == "chatty"]
 
 

@@ -56,6 +56,8 @@ def test_one_server_span_per_request_named_by_route_template(shop, receiver) -> 
                      "GET /slow", "POST /orders"]
     assert all(s.kind == SERVER and s.parent_span_id == "" for s in receiver.spans())
     assert len({s.trace_id for s in receiver.spans()}) == 6
+    # The distro's lean middleware only: neither FastAPI's own telemetry nor the contrib one.
+    assert {s.scope for s in receiver.spans()} == {"otel_distro.asgi"}
 
 
 def test_health_checks_are_not_traced(shop, receiver) -> None:
@@ -121,6 +123,19 @@ def test_process_and_runtime_metrics_are_on(shop, receiver) -> None:
     assert {"process.cpu.time", "process.memory.usage", "process.thread.count",
             "cpython.gc.collections"} <= names
     assert not [n for n in names if n.startswith("system.")]  # the process's, not the host's
+
+
+def test_contrib_instrumentor_on_request_and_still_one_span(receiver, start_service) -> None:
+    port = free_port()
+    service = start_service(_uvicorn(port), telemetry_env(
+        receiver.endpoint, OTEL_SERVICE_NAME="shop", OTEL_DISTRO_HTTP_INSTRUMENTATION="contrib"))
+    service.wait_http(f"http://127.0.0.1:{port}/health")
+    assert http_get(f"http://127.0.0.1:{port}/items/1") == 200
+    (span,) = receiver.wait_for(lambda: receiver.spans(), what="the span")
+    assert span.name == "GET /items/{item_id}"
+    assert span.scope == "opentelemetry.instrumentation.fastapi"
+    service.stop()
+    assert len(receiver.spans()) == 1  # no receive/send sub-spans, no FastAPI-native span
 
 
 def test_system_metrics_can_be_turned_off(receiver, start_service) -> None:

@@ -83,13 +83,22 @@ def _current() -> Runtime:
     return _runtime or _default_runtime()
 
 
-def install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime:
+def install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime | None:
     """Set up the GenAI meters on these providers (called by configure()).
 
     Wraps the tracer provider's sampler so that sampled-out GenAI spans are
     still counted, and adds the span processor (``OTEL_DISTRO_AI_SPAN_METRICS``).
-    Call it before any tracer is taken from ``tracer_provider``.
+    Call it before any tracer is taken from ``tracer_provider``. A failure is
+    logged and leaves the rest of the telemetry running.
     """
+    try:
+        return _install(chosen, tracer_provider, meter_provider)
+    except Exception as err:
+        _log.warning("otel-distro: GenAI metrics not set up: %s: %s", type(err).__name__, err)
+        return None
+
+
+def _install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime:
     global _runtime
     overrides = load_overrides(chosen.ai_prices_file) if chosen.ai_prices_file else []
     meters = GenAIMeters(meter_provider, PriceBook(overrides), chosen.ai_cost_attributes,

@@ -116,7 +116,7 @@ def test_dashboards_have_data_from_the_real_service(live) -> None:
 
 
 def test_failing_requests_raise_an_alert_that_reaches_slack(live) -> None:
-    local, sink, base = live
+    _local, sink, base = live
     _traffic(base, 6)
 
     def error_ratio_alert() -> list:
