@@ -193,6 +193,16 @@ def _count_lines(path: Path) -> int:
     return total
 
 
+def _first_json_line(path: Path) -> str | None:
+    """The service's first JSON console line that carries a trace id."""
+    if not path.exists():
+        return None
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{") and '"trace_id"' in line:
+            return line if len(line) <= 300 else line[:297] + "..."
+    return None
+
+
 def _print_table(rows: Iterable[Sequence[str]], headers: Sequence[str]) -> None:
     table = [list(headers)] + [list(r) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
@@ -287,6 +297,7 @@ def run(requests: int, seconds: float, out_dir: Path | None, *, with_stack: bool
         "OTEL_DISTRO_ENVIRONMENT": "demo",
         "OTEL_TRACES_EXPORTER": "file",
         "OTEL_LOGS_EXPORTER": "file",
+        "OTEL_DISTRO_LOG_FORMAT": "json",
         "OTEL_METRICS_EXPORTER": "prometheus",
         "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
         "OTEL_DISTRO_FILE_EXPORT_DIR": str(workdir),
@@ -343,6 +354,9 @@ def run(requests: int, seconds: float, out_dir: Path | None, *, with_stack: bool
     records = _count_lines(workdir / "logs.jsonl")
     print(f"\n  traces: {spans} spans in {workdir / 'traces.jsonl'} (OTLP JSON)")
     print(f"  logs:   {records} records in {workdir / 'logs.jsonl'}, each with its trace id")
+    console = _first_json_line(workdir / "service.log")
+    if console:
+        print(f"  console: JSON lines in {workdir / 'service.log'}, e.g.\n    {console}")
     if alerting:
         print("\nAlerts delivered by Alertmanager to the local receivers:")
         lines = [line for path, body in alerts for line in _describe_alert(path, body)]
