@@ -184,6 +184,38 @@ def test_span_with_previous_attribute_names_is_priced(rig: Rig) -> None:
     assert rig.total(semconv.COST, **{semconv.TOKEN_TYPE: "cache_write"}) > 0
 
 
+def test_span_with_openllmetry_cache_names_is_priced(rig: Rig) -> None:
+    attrs = {"gen_ai.system": "anthropic", semconv.REQUEST_MODEL: "claude-3-5-sonnet-latest",
+             semconv.SERVER_ADDRESS: "api.anthropic.com", semconv.SERVER_PORT: 443}
+    with rig.tracer().start_as_current_span("anthropic.chat", attributes=attrs) as span:  # no operation name
+        span.set_attribute("gen_ai.usage.prompt_tokens", 5000)
+        span.set_attribute("gen_ai.usage.completion_tokens", 200)
+        span.set_attribute("gen_ai.usage.cache_read_input_tokens", 3000)
+        span.set_attribute("gen_ai.usage.cache_creation_input_tokens", 1000)
+    usage = Usage(input_tokens=5000, output_tokens=200, cache_read_tokens=3000, cache_write_tokens=1000)
+    expected = float(calc_price(usage, "claude-3-5-sonnet-latest", provider_id="anthropic").total_price)
+    assert rig.total(semconv.COST) == pytest.approx(expected, rel=1e-9)
+    assert {a[semconv.TOKEN_TYPE] for a, _ in rig.points(semconv.COST)} == {
+        "input", "output", "cache_read", "cache_write"}
+    assert rig.total(semconv.CACHE_SAVINGS) > 0
+    ((attrs_seen, _),) = rig.points(semconv.OPERATION_DURATION)
+    assert attrs_seen[semconv.OPERATION_NAME] == "chat" and attrs_seen[semconv.SERVER_PORT] == 443
+
+
+def test_metric_kinds_and_units(rig: Rig) -> None:
+    ai.record_call("openai", "gpt-4o", duration_s=0.1, input_tokens=100, output_tokens=10, cache_read_tokens=50)
+    ai.record_call("openai", "house-model", input_tokens=1, output_tokens=1)
+    found = {m.name: m for rm in rig.reader.get_metrics_data().resource_metrics
+             for sm in rm.scope_metrics for m in sm.metrics}
+    expected = {semconv.TOKEN_USAGE: ("{token}", None), semconv.OPERATION_DURATION: ("s", None),
+                semconv.COST: ("{USD}", True), semconv.CACHE_SAVINGS: ("{USD}", True),
+                semconv.UNPRICED_CALLS: ("{call}", True)}
+    for name, (unit, monotonic) in expected.items():
+        assert found[name].unit == unit, name
+        if monotonic:
+            assert found[name].data.is_monotonic, name
+
+
 def test_non_genai_and_agent_spans_are_ignored(rig: Rig) -> None:
     tracer = rig.tracer()
     with tracer.start_as_current_span("GET /"):
@@ -226,6 +258,66 @@ def test_instrumented_call_inside_llm_call_is_counted_once(rig: Rig) -> None:
     assert rig.total(semconv.UNPRICED_CALLS) == 0
     assert [c for _, (_, c) in rig.points(semconv.OPERATION_DURATION)] == [1]
     assert len(rig.spans.get_finished_spans()) == 2  # ours and the instrumentation's, nested
+
+
+def _span_with_cost(rig: Rig, model: str = "gpt-4o-mini", tokens: bool = True, **cost: Any) -> None:
+    with rig.tracer().start_as_current_span("chat", attributes={**CHAT, semconv.REQUEST_MODEL: model}) as span:
+        if tokens:
+            span.set_attribute(semconv.USAGE_INPUT_TOKENS, 1000)
+            span.set_attribute(semconv.USAGE_OUTPUT_TOKENS, 100)
+        for key, value in cost.items():
+            span.set_attribute(f"gen_ai.usage.cost.{key}", value)
+
+
+def test_provider_reported_cost_on_a_span_wins_over_the_price_list(rig: Rig) -> None:
+    _span_with_cost(rig, amount=0.5, currency="USD", source="provider")
+    points = rig.points(semconv.COST)
+    assert {a[semconv.COST_SOURCE] for a, _ in points} == {"provider"}
+    assert rig.total(semconv.COST) == pytest.approx(0.5)
+    # split by token type in the proportions of the local price
+    local = genai_prices("gpt-4o-mini", 1000, 0) / genai_prices("gpt-4o-mini", 1000, 100)
+    assert rig.total(semconv.COST, **{semconv.TOKEN_TYPE: "input"}) == pytest.approx(0.5 * local)
+    assert {a[semconv.TOKEN_TYPE]: v for a, v in rig.points(semconv.TOKEN_USAGE)} == {
+        "input": (1000, 1), "output": (100, 1)}  # tokens are still recorded
+
+
+def test_provider_cost_prices_a_model_with_no_price_and_a_call_with_no_tokens(rig: Rig) -> None:
+    _span_with_cost(rig, model="house-model-7b", amount=0.25, source="provider")  # no currency: USD
+    _span_with_cost(rig, model="gpt-4o-mini", tokens=False, amount=0.125, currency="usd", source="provider")
+    assert rig.total(semconv.COST, **{semconv.REQUEST_MODEL: "house-model-7b"}) == pytest.approx(0.25)
+    assert rig.total(semconv.COST, **{semconv.REQUEST_MODEL: "gpt-4o-mini"}) == pytest.approx(0.125)
+    assert rig.points(semconv.UNPRICED_CALLS) == []
+    assert all(a[semconv.COST_SOURCE] == "provider" for a, _ in rig.points(semconv.COST))
+    tokens = [a[semconv.TOKEN_TYPE] for a, _ in rig.points(semconv.TOKEN_USAGE)]
+    assert sorted(tokens) == ["input", "output"]  # only the call that reported tokens
+
+
+@pytest.mark.parametrize("cost", [
+    {"amount": 9.0, "source": "local"},  # another component's own estimate: the distro prices the call
+    {"amount": 9.0},  # no provenance
+    {"amount": 9.0, "currency": "EUR", "source": "provider"},  # not USD
+    {"amount": -1.0, "source": "provider"},
+    {"amount": "9", "source": "provider"},
+])
+def test_other_cost_attributes_leave_the_local_price(rig: Rig, cost: dict[str, Any],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="otel_distro"):
+        _span_with_cost(rig, **cost)
+        _span_with_cost(rig, **cost)
+    assert rig.total(semconv.COST) == pytest.approx(2 * genai_prices("gpt-4o-mini", 1000, 100), rel=1e-9)
+    assert {a[semconv.COST_SOURCE] for a, _ in rig.points(semconv.COST)} == {"local"}
+    currency_lines = [r for r in caplog.records if "provider-reported cost in EUR" in r.getMessage()]
+    assert len(currency_lines) == (1 if cost.get("currency") == "EUR" else 0)
+
+
+def test_provider_cost_on_a_sampled_out_span_is_counted() -> None:
+    rig = make_rig(ALWAYS_OFF)
+    try:
+        _span_with_cost(rig, amount=0.5, currency="USD", source="provider")
+        assert rig.spans.get_finished_spans() == ()
+        assert rig.total(semconv.COST, **{semconv.COST_SOURCE: "provider"}) == pytest.approx(0.5)
+    finally:
+        ai.uninstall()
 
 
 @pytest.mark.parametrize("sampler", [ALWAYS_OFF, ParentBased(TraceIdRatioBased(0.0))])

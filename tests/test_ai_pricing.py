@@ -153,6 +153,18 @@ def test_effective_dates_pick_the_latest_started_entry_and_expire_the_cache(tmp_
     assert PriceBook(load_overrides(path), clock=lambda: now[0]).lookup("acme", "m1").input == 1.0
 
 
+def test_equal_effective_dates_the_first_entry_in_the_file_wins(tmp_path: Path) -> None:
+    path = write(tmp_path, "prices.yaml", """
+- {provider: acme, model: "m-*", input: 5, output: 5, effective_from: 2026-01-01}
+- {provider: acme, model: m-1, input: 6, output: 6, effective_from: 2026-01-01}
+- {provider: "*", model: "*", input: 9, output: 9}
+""")
+    now = datetime(2026, 2, 1, tzinfo=UTC).timestamp()
+    book = PriceBook(load_overrides(path), clock=lambda: now)
+    assert book.lookup("acme", "m-1").input == 5.0  # same date: the first in the file
+    assert book.lookup("other", "anything").input == 9.0  # undated: since always, below any started date
+
+
 def test_malformed_entries_give_one_line_each_and_the_rest_applies(tmp_path: Path) -> None:
     path = write(tmp_path, "prices.yaml", """
 prices:

@@ -131,11 +131,15 @@ def test_ordinary_values_pass_unchanged() -> None:
 
 
 @FAST
+# Numbers of 13+ digits are left out on purpose: a Luhn-valid one is
+# indistinguishable from a card number and is masked by design (a documented
+# false positive), so generating them would make this test fail by chance.
 @given(st.one_of(st.uuids().map(str), st.uuids().map(lambda u: u.hex),
-                 st.integers(0, 2**64 - 1).map(lambda i: f"{i:016x}"),
+                 st.integers(0, 2**64 - 1).map(lambda i: f"{i:016x}").filter(lambda h: not h.isdigit()),
                  st.datetimes().map(lambda d: d.isoformat() + "Z"),
                  st.decimals(min_value=0, max_value=10**7, places=2, allow_nan=False).map(str),
-                 st.integers(-10**12, 10**12).map(str), st.floats(allow_nan=False).map(repr),
+                 st.integers(-10**12 + 1, 10**12 - 1).map(str),
+                 st.floats(min_value=-1e12, max_value=1e12, allow_nan=False).map(repr),
                  st.text(" abcdefghijklmnopqrstuvwxyz.,!?", max_size=80)))
 def test_generated_ordinary_values_pass_unchanged(value: str) -> None:
     assert RULES.text(value) == value

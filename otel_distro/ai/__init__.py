@@ -101,8 +101,8 @@ def install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime |
 def _install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime:
     global _runtime
     overrides = load_overrides(chosen.ai_prices_file) if chosen.ai_prices_file else []
-    meters = GenAIMeters(meter_provider, PriceBook(overrides), chosen.ai_cost_attributes,
-                         chosen.metric_attribute_value_limit)
+    prices = PriceBook(overrides, follow_updates=bool(chosen.ai_prices_update_url))
+    meters = GenAIMeters(meter_provider, prices, chosen.ai_cost_attributes, chosen.metric_attribute_value_limit)
     processor = None
     if chosen.ai_span_metrics:
         processor = GenAISpanProcessor(meters, meter_provider)

@@ -102,7 +102,8 @@ class GenAIMeters:
         """
         cost: Cost | None = None
         total: float | None = None
-        has_usage = input_tokens is not None or output_tokens is not None
+        # A provider-reported cost counts even when the call reported no tokens.
+        has_usage = input_tokens is not None or output_tokens is not None or provider_cost is not None
         if has_usage:
             inp, out = input_tokens or 0, output_tokens or 0
             price = self.prices.lookup(provider, model)

@@ -4,7 +4,7 @@ The price of one (provider, model) pair is resolved once and cached, so that
 pricing a call is a few float multiplications, not genai-prices' ~55 µs
 calculation. Entries expire when a price can change: at the next effective
 date of an override, every minute for genai-prices' date- or time-dependent
-prices, every minute when prices are updated from a URL.
+prices, and all at once when genai-prices swaps in updated data (update URL).
 
 Token counts follow the semantic conventions and genai-prices: ``input_tokens``
 includes the cached ones (read and written).
@@ -264,13 +264,18 @@ class PriceBook:
     """Resolves and caches the price of (provider, model) pairs; overrides win."""
 
     def __init__(self, overrides: Sequence[Override] = (), *, genai_prices: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, follow_updates: bool = False) -> None:
         self._overrides = list(overrides)
         self._genai_prices = genai_prices
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[Price | None, float]] = {}
         self._lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
+        # With OTEL_DISTRO_AI_PRICES_UPDATE_URL, genai-prices swaps in a new snapshot when a
+        # fetch succeeds: the cache is dropped then, so prices resolved earlier do not stay stale.
+        self._follow_updates = follow_updates and genai_prices
+        self._snapshot: Any = None
+        self._get_snapshot: Callable[[], Any] | None = None
 
     @property
     def overrides(self) -> list[Override]:
@@ -279,10 +284,24 @@ class PriceBook:
     def lookup(self, provider: str, model: str) -> Price | None:
         """The price of one call's model, or None when neither source knows it."""
         key = (provider, model)
+        if self._follow_updates:
+            self._check_snapshot()
         hit = self._cache.get(key)
         if hit is not None and hit[1] > self._clock():
             return hit[0]
         return self._resolve(key)
+
+    def _check_snapshot(self) -> None:
+        get_snapshot = self._get_snapshot
+        if get_snapshot is None:
+            from genai_prices import data_snapshot
+
+            get_snapshot = self._get_snapshot = data_snapshot.get_snapshot
+        snapshot = get_snapshot()
+        if snapshot is not self._snapshot:
+            with self._lock:
+                self._snapshot = snapshot
+                self._cache.clear()
 
     def _resolve(self, key: tuple[str, str]) -> Price | None:
         provider, model = key[0].strip().lower(), key[1].strip().lower()

@@ -44,6 +44,14 @@ USAGE_CACHE_CREATION = "gen_ai.usage.cache_creation.input_tokens"
 USAGE_CACHE_READ_FLAT = "gen_ai.usage.cache_read_input_tokens"  # OpenLLMetry
 USAGE_CACHE_CREATION_FLAT = "gen_ai.usage.cache_creation_input_tokens"  # OpenLLMetry
 
+# Cost on a span, as proposed in open-telemetry/semantic-conventions-genai PR #443
+# (open; implements issue #287): the amount, its ISO 4217 currency, and where it
+# came from (provider: present in the response received; local: computed by the
+# recorder). Only a provider-reported amount in USD replaces the distro's price.
+USAGE_COST_AMOUNT = "gen_ai.usage.cost.amount"
+USAGE_COST_CURRENCY = "gen_ai.usage.cost.currency"
+USAGE_COST_SOURCE = "gen_ai.usage.cost.source"
+
 # Token types of gen_ai.client.token.usage and gen_ai.client.cost.
 INPUT = "input"
 OUTPUT = "output"

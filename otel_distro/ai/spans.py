@@ -23,6 +23,7 @@ numbers right:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -100,6 +101,7 @@ class GenAISpanProcessor(SpanProcessor):
         self._scope_records_metrics: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._failed = False
+        self._warned_currency: set[tuple[str, str]] = set()
 
     # ----------------------------------------------------------- per span
 
@@ -168,12 +170,36 @@ class GenAISpanProcessor(SpanProcessor):
         if error_type is None and span.status is not None and span.status.status_code is StatusCode.ERROR:
             error_type = "_OTHER"
         scope = span.instrumentation_scope.name if span.instrumentation_scope is not None else ""
+        provider_cost = self._provider_cost(attrs, provider, str(model))
         self._meters.record(
             provider, str(model), operation, duration_s=duration, input_tokens=input_tokens,
             output_tokens=output_tokens, cache_read_tokens=cache_read, cache_write_tokens=cache_write,
             response_model=attrs.get(semconv.RESPONSE_MODEL), server_address=attrs.get(semconv.SERVER_ADDRESS),
             server_port=_int(attrs.get(semconv.SERVER_PORT)), error_type=error_type and str(error_type),
-            tokens_and_duration=not self._records_own_metrics(scope), extra=extra)
+            provider_cost=provider_cost, tokens_and_duration=not self._records_own_metrics(scope), extra=extra)
+
+    def _provider_cost(self, attrs: Mapping[str, Any], provider: str, model: str) -> float | None:
+        """A cost the provider reported (``gen_ai.usage.cost.*``, source provider, in USD), or None.
+
+        A ``local`` amount (another component's own estimate) is ignored: the
+        distro prices the call itself. Another currency is ignored with one
+        warning per (provider, model): the metric is in USD and rates are not ours to pick.
+        """
+        amount = attrs.get(semconv.USAGE_COST_AMOUNT)
+        if amount is None or attrs.get(semconv.USAGE_COST_SOURCE) != semconv.SOURCE_PROVIDER:
+            return None
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount) \
+                or amount < 0:
+            return None
+        currency = attrs.get(semconv.USAGE_COST_CURRENCY)
+        if currency is not None and str(currency).upper() != "USD":
+            key = (provider, model)
+            if key not in self._warned_currency:
+                self._warned_currency.add(key)
+                _log.warning("otel-distro: %s/%s: provider-reported cost in %s ignored (gen_ai.client.cost "
+                             "is in USD); the call is priced from the price list", provider, model, currency)
+            return None
+        return float(amount)
 
     # ------------------------------------------------ double-count guard
 
