@@ -27,9 +27,18 @@ def track(exporter: Any) -> Any:
     with _lock:
         _exporters.add(exporter)
         if not _installed and hasattr(os, "register_at_fork"):
+            _import_lazy_modules()
             os.register_at_fork(after_in_child=_drop_inherited_connections)
             _installed = True
     return exporter
+
+
+def _import_lazy_modules() -> None:
+    # An exporter's first connection makes urllib3 encode the host with the "idna"
+    # codec, importing encodings.idna in the exporter's thread. A fork landing during
+    # that import leaves the child holding the module's import lock for a thread it
+    # does not have: its exports hang. Import it here, before any exporter thread.
+    "localhost".encode("idna")
 
 
 def _drop_inherited_connections() -> None:

@@ -113,6 +113,13 @@ def prometheus_reader(settings: Settings) -> tuple[MetricReader, PullEndpoint | 
     return reader, PullEndpoint(host=host, port=port, server=server)
 
 
+class _AlreadyReported(logging.Filter):
+    """Drops the SDK's complaint about a variable the distro has validated and reported itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE" not in record.getMessage()
+
+
 def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None]:
     chosen: list[MetricReader] = []
     endpoint = None
@@ -122,10 +129,18 @@ def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
             from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-            exporter = forksafe.track(OTLPMetricExporter(
-                endpoint=settings.signal_endpoint("metrics"),
-                timeout=settings.otlp_timeout_ms / 1000,
-                preferred_temporality=temporality(settings.metrics_temporality)))
+            # The SDK reads the temporality variable too and would complain a second
+            # time about a value settings.py has already reported.
+            sdk_log = logging.getLogger("opentelemetry.exporter.otlp.common._aggregation")
+            quiet = _AlreadyReported()
+            sdk_log.addFilter(quiet)
+            try:
+                exporter = forksafe.track(OTLPMetricExporter(
+                    endpoint=settings.signal_endpoint("metrics"),
+                    timeout=settings.otlp_timeout_ms / 1000,
+                    preferred_temporality=temporality(settings.metrics_temporality)))
+            finally:
+                sdk_log.removeFilter(quiet)
             chosen.append(PeriodicExportingMetricReader(
                 redaction.wrap_metric_exporter(exporter, redactor),
                 export_interval_millis=settings.metric_export_interval_ms,
