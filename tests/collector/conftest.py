@@ -106,6 +106,46 @@ def am_env(tmp: Path, sink_port: int, smtp_port: int) -> dict[str, str]:
 render_alertmanager = stack_.render_alertmanager
 
 
+# --------------------------------------------------------------------------- dashboards
+
+DASHBOARDS = sorted((COLLECTOR / "grafana" / "dashboards").glob("*.json"))
+PanelKey = tuple[str, str, str]  # dashboard uid, panel title, refId
+
+
+def panel_targets() -> Iterator[tuple[str, str, str, str]]:
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                yield dashboard["uid"], panel["title"], target["refId"], target["expr"]
+
+
+def fill_variables(expr: str, service: str) -> str:
+    """A panel query as Grafana would send it, with ``$service`` set to ``service``."""
+    return (expr.replace("$__rate_interval", "1m").replace("$__interval", "1m")
+            .replace("$__range", "1h").replace("$service", service))
+
+
+def dashboard_gaps(query: Callable[[str], list], no_data: dict[PanelKey, str], service: str
+                   ) -> tuple[list[str], list[PanelKey], set[PanelKey], set[PanelKey]]:
+    """Run every panel query: (panels without data, NO_DATA panels with data,
+    NO_DATA keys naming no panel, every panel key seen)."""
+    seen: set[PanelKey] = set()
+    empty: list[str] = []
+    unexpected: list[PanelKey] = []
+    for uid, title, ref, expr in panel_targets():
+        key = (uid, title, ref)
+        seen.add(key)
+        filled = fill_variables(expr, service)
+        result = query(filled)
+        if key in no_data:
+            if result:
+                unexpected.append(key)
+        elif not result:
+            empty.append(f"{uid} / {title} / {ref}: {filled}")
+    return empty, unexpected, set(no_data) - seen, seen
+
+
 # --------------------------------------------------------------------------- sinks
 
 class Sinks:

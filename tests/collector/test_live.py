@@ -15,11 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.collector.conftest import COLLECTOR, SERVICE, Stack, wait_for
+from tests.collector.conftest import DASHBOARDS, SERVICE, Stack, dashboard_gaps, wait_for
 
 pytestmark = pytest.mark.integration
 
-DASHBOARDS = sorted((COLLECTOR / "grafana" / "dashboards").glob("*.json"))
 
 # Panels (dashboard uid, panel title, refId) that cannot have data in this test, and why.
 NO_DATA = {
@@ -40,19 +39,6 @@ NO_DATA = {
 }
 
 
-def fill_variables(expr: str) -> str:
-    return (expr.replace("$__rate_interval", "1m").replace("$__interval", "1m")
-            .replace("$__range", "1h").replace("$service", SERVICE))
-
-
-def panel_targets():
-    for path in DASHBOARDS:
-        dashboard = json.loads(path.read_text())
-        for panel in dashboard["panels"]:
-            for target in panel.get("targets", []):
-                yield dashboard["uid"], panel["title"], target["refId"], target["expr"]
-
-
 def test_dashboard_queries_return_data(stack: Stack) -> None:
     # enough samples for rate() over 1m and for the recording rules
     wait_for(lambda: stack.query(f'count_over_time(up{{job="{SERVICE}"}}[1m]) >= 5'), 60,
@@ -71,20 +57,10 @@ def test_dashboard_queries_return_data(stack: Stack) -> None:
         values = {s["metric"].get(label) for s in stack.query(metric)}
         assert SERVICE in values
 
-    seen = set()
-    empty, unexpected_data = [], []
-    for uid, title, ref, expr in panel_targets():
-        key = (uid, title, ref)
-        seen.add(key)
-        result = stack.query(fill_variables(expr))
-        if key in NO_DATA:
-            if result:
-                unexpected_data.append(key)
-        elif not result:
-            empty.append(f"{uid} / {title} / {ref}: {fill_variables(expr)}")
+    empty, unexpected_data, unknown, _ = dashboard_gaps(stack.query, NO_DATA, SERVICE)
     assert not empty, "panels without data:\n" + "\n".join(empty)
     assert not unexpected_data, f"panels listed in NO_DATA now have data, update the list: {unexpected_data}"
-    assert not set(NO_DATA) - seen, f"NO_DATA names panels that do not exist: {set(NO_DATA) - seen}"
+    assert not unknown, f"NO_DATA names panels that do not exist: {unknown}"
 
 
 def _slack(stack: Stack, alertname: str, status: str) -> list[dict]:

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from otel_distro import stack as stack_
-from tests.collector.conftest import COLLECTOR, Sinks, wait_for
+from tests.collector.conftest import DASHBOARDS, Sinks, dashboard_gaps, wait_for
 from tests.conftest import BIN, ROOT, Service, free_port, http_get, telemetry_env
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,6 @@ WORKER = "shop-worker"
 # in a regex matcher.
 SERVICES = f"({SERVICE}|{WORKER})"
 TASKS = "examples.celery_worker.tasks"
-DASHBOARDS = sorted((COLLECTOR / "grafana" / "dashboards").glob("*.json"))
 
 _COLLECTOR_SELF = "otelcol_* internal telemetry needs a running Collector; otelcol-contrib cannot run here"
 _SPANMETRICS = ("traces_span_metrics_* come from the Collector's spanmetrics connector; "
@@ -223,19 +222,6 @@ def live(tmp_path_factory: pytest.TempPathFactory, sinks: tuple[Sinks, int, int]
 
 # --------------------------------------------------------------------------- dashboards
 
-def fill_variables(expr: str) -> str:
-    return (expr.replace("$__rate_interval", "1m").replace("$__interval", "1m")
-            .replace("$__range", "1h").replace("$service", SERVICES))
-
-
-def panel_targets() -> Iterator[tuple[str, str, str, str]]:
-    for path in DASHBOARDS:
-        dashboard = json.loads(path.read_text())
-        for panel in dashboard["panels"]:
-            for target in panel.get("targets", []):
-                yield dashboard["uid"], panel["title"], target["refId"], target["expr"]
-
-
 def test_every_dashboard_panel_has_data_from_the_real_service(live: Live) -> None:
     wait_for(lambda: live.query(f'up{{job="{SERVICE}"}} == 1'), 30, "the shop scraped", live.diagnostics)
     live.worker.send_order()
@@ -258,19 +244,10 @@ def test_every_dashboard_panel_has_data_from_the_real_service(live: Live) -> Non
         metric, label = match.groups()
         assert {SERVICE, WORKER} <= {s["metric"].get(label) for s in live.query(metric)}, dashboard["uid"]
 
-    seen, empty, unexpected = set(), [], []
-    for uid, title, ref, expr in panel_targets():
-        key = (uid, title, ref)
-        seen.add(key)
-        result = live.query(fill_variables(expr))
-        if key in NO_DATA:
-            if result:
-                unexpected.append(key)
-        elif not result:
-            empty.append(f"{uid} / {title} / {ref}: {fill_variables(expr)}")
+    empty, unexpected, unknown, seen = dashboard_gaps(live.query, NO_DATA, SERVICES)
     assert not empty, "panels without data from the real service:\n" + "\n".join(empty)
     assert not unexpected, f"panels in NO_DATA now have data, update the list: {unexpected}"
-    assert not set(NO_DATA) - seen, f"NO_DATA names panels that do not exist: {set(NO_DATA) - seen}"
+    assert not unknown, f"NO_DATA names panels that do not exist: {unknown}"
     assert len(seen) - len(NO_DATA) >= 30
 
 
