@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 
 from otel_distro import stack as stack_
+from tests.conftest import free_port
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the shipped configs")
 
@@ -42,12 +42,6 @@ def tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} not installed (Debian packages prometheus, prometheus-alertmanager)")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str,
