@@ -43,6 +43,12 @@ LOG_QUEUE_SIZE = 65_536
 LOG_EXPORT_BATCH_SIZE = 2_048
 # Records waiting for the bridge's worker thread, at most.
 BRIDGE_QUEUE_SIZE = 65_536
+# The worker takes queued records every BRIDGE_POLL_SECONDS while they keep
+# coming (so console lines appear within that time), sooner when
+# BRIDGE_WAKE_AT are waiting; after an empty poll it dozes until the next record.
+BRIDGE_POLL_SECONDS = 0.05
+BRIDGE_WAKE_AT = 4_096
+BRIDGE_DOZE_SECONDS = 5.0
 
 
 def exporters(settings: Settings) -> list[LogRecordExporter]:
@@ -134,7 +140,7 @@ def _bridge_handler_class() -> type[logging.Handler]:
             self.queue_size = queue_size
             self.dropped = 0
             self._queue: collections.deque[Entry] = collections.deque()
-            self._idle = True
+            self._dozing = False
             self._busy = False
             self._stopping = False
             self._start_worker()
@@ -155,8 +161,11 @@ def _bridge_handler_class() -> type[logging.Handler]:
                 return False
             context = get_current_span().get_span_context()
             queue.append(Entry(record, message, context if context.is_valid else None))
-            if self._idle:
-                self._idle = False
+            # Waking the worker for every record costs more than the record (thread
+            # switches, GIL hand-overs): it is woken only from its doze or when the
+            # queue fills; otherwise it takes the queue in batches every BRIDGE_POLL_SECONDS.
+            if self._dozing or len(queue) == BRIDGE_WAKE_AT:
+                self._dozing = False
                 self._wake.set()
             return True
 
@@ -176,19 +185,27 @@ def _bridge_handler_class() -> type[logging.Handler]:
             while True:
                 if queue:
                     self._busy = True
-                    self._process(queue)
+                    while queue:
+                        self._process(queue)
                     self._busy = False
                     with self._done:
                         self._done.notify_all()
+                    if self._stopping:
+                        return
+                    # Let records gather: the next batch is taken one poll later.
+                    wake.clear()
+                    wake.wait(BRIDGE_POLL_SECONDS)
                     continue
                 if self._stopping:
                     return
+                # Nothing came during a poll: doze until the next record wakes us.
                 wake.clear()
-                self._idle = True
-                if queue:  # appended between the check above and _idle
-                    self._idle = False
+                self._dozing = True
+                if queue:  # appended before _dozing was visible to the logging thread
+                    self._dozing = False
                     continue
-                wake.wait(1.0)
+                wake.wait(BRIDGE_DOZE_SECONDS)
+                self._dozing = False
 
         def _process(self, queue: collections.deque[Entry]) -> None:
             lines: list[str] = []
@@ -264,7 +281,7 @@ def _bridge_handler_class() -> type[logging.Handler]:
 
         def _after_fork(self) -> None:
             # The worker thread does not exist in a forked child: start the child's own.
-            self._idle, self._busy, self._stopping = True, False, False
+            self._dozing, self._busy, self._stopping = False, False, False
             self._start_worker()
 
     return BridgeHandler
