@@ -35,9 +35,20 @@ _NOT_EXTRA = frozenset([*RESERVED_ATTRS, "message", "taskName", "otelSpanID", "o
                         "otelTraceSampled", "otelServiceName"])
 
 
+_last_second: tuple[int, str] = (-1, "")  # one tuple: read and replaced whole, from any thread
+
+
 def _timestamp(created: float) -> str:
     """RFC 3339, UTC, microseconds: 2026-11-05T10:00:00.123456Z."""
-    return datetime.fromtimestamp(created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _last_second
+    second = int(created)
+    micros = round((created - second) * 1e6)  # rounded as datetime.fromtimestamp does
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    last = _last_second
+    if last[0] != second:  # formatting the date is the costly part: once per second
+        last = _last_second = (second, datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S."))
+    return f"{last[1]}{micros:06d}Z"
 
 
 class Entry:
