@@ -1,23 +1,37 @@
 """Cost of a log line with the distro (OTLP export + JSON console) against a plain StreamHandler.
 
-    .venv/bin/python bench/bench_logs.py [lines]
+    .venv/bin/python bench/bench_logs.py [--lines 50000] [--rounds 3]
 
-One run, one process: first the baseline (a StreamHandler with a usual text
-format), then the distro configured as `opentelemetry-instrument` would
-(OTLP/HTTP to a local test receiver, OTEL_DISTRO_LOG_FORMAT=json). Both write
-their console lines to /dev/null. Reported:
+One process, three set-ups measured in turn, each round in the same order:
 
-- caller: time per line in the thread that logs (what a request pays);
-- all threads: wall time until every line is printed and exported, per line
-  (the background work included: the worker and the exporter share the GIL);
-- burst: 50,000 lines/s for 1 s, then every record must reach the receiver.
+- plain: a StreamHandler with a usual text format;
+- stock: what upstream offers - the SDK's LoggingHandler (OTLP/HTTP through a
+  BatchLogRecordProcessor) next to that StreamHandler;
+- otel-distro: configured as ``opentelemetry-instrument`` would, OTLP/HTTP and
+  ``OTEL_DISTRO_LOG_FORMAT=json`` (its JSON console replaces the StreamHandler).
+
+Console lines go to /dev/null, OTLP to the repository's test receiver. The
+figures are CPU time, not wall time (the machine is shared and noisy):
+
+- logging thread: CPU of the thread that logs, per line - what a request pays;
+- all threads: CPU of every thread of the set-up (the logging thread, the
+  bridge's worker, the batch exporter) until every line is printed and
+  exported, per line - the receiver's threads are not counted.
+
+Then a burst: 50,000 lines/s for 1 s through the distro, every record must
+reach the receiver.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
+import statistics
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -25,52 +39,98 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.otlp_test_receiver import OtlpTestReceiver
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def run_lines(log: logging.Logger, count: int) -> float:
-    start = time.perf_counter()
+def run_lines(log: logging.Logger, count: int) -> None:
     for i in range(count):
         log.info("order %s created for %d items", "A-7", i, extra={"tenant": "acme"})
-    return time.perf_counter() - start
+
+
+def thread_cpu(names: set[str]) -> float:
+    """CPU seconds used so far by the live threads with these names (from /proc)."""
+    total = 0.0
+    for thread in threading.enumerate():
+        if thread.name in names and thread.native_id is not None:
+            try:
+                fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def measure(log: logging.Logger, lines: int, names: set[str], flush: Callable[[], None]) -> tuple[float, float]:
+    """(logging-thread CPU, all threads' CPU) per line, in seconds."""
+    before_all = thread_cpu(names)
+    before = time.thread_time()
+    run_lines(log, lines)
+    caller = time.thread_time() - before
+    flush()
+    return caller / lines, (thread_cpu(names) - before_all) / lines
 
 
 def main() -> None:
-    lines = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
-    sys.stderr = open("/dev/null", "w")  # both consoles print to stderr, here /dev/null
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    sys.stderr = open(os.devnull, "w")  # every console line goes to stderr, here /dev/null
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     log = logging.getLogger("bench")
+    main_thread = {threading.current_thread().name}
+    results: dict[str, list[tuple[float, float]]] = {"plain": [], "stock": [], "otel-distro": []}
 
-    plain = logging.StreamHandler()
-    plain.setFormatter(logging.Formatter(FORMAT))
-    root.addHandler(plain)
-    run_lines(log, 5_000)  # warm-up
-    baseline = min(run_lines(log, lines) for _ in range(3)) / lines
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
 
     with OtlpTestReceiver() as receiver:
+        plain = logging.StreamHandler()
+        plain.setFormatter(logging.Formatter(FORMAT))
+        stock_provider = LoggerProvider(resource=Resource.create({"service.name": "bench"}))
+        stock_provider.add_log_record_processor(
+            BatchLogRecordProcessor(OTLPLogExporter(endpoint=receiver.endpoint + "/v1/logs")))
+        from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+        stock = LoggingHandler(logger_provider=stock_provider)
+        stock_threads = main_thread | {"OtelBatchLogRecordProcessor"}
+        for _ in range(args.rounds):
+            root.addHandler(plain)
+            run_lines(log, 2_000)  # warm-up
+            results["plain"].append(measure(log, args.lines, main_thread, lambda: None))
+            root.addHandler(stock)
+            run_lines(log, 2_000)
+            stock_provider.force_flush()
+            results["stock"].append(measure(log, args.lines, stock_threads,
+                                            lambda: stock_provider.force_flush(60_000)))
+            root.removeHandler(stock)
+            root.removeHandler(plain)
+        stock_provider.shutdown()
+
+        # The distro last: its bridge cannot be taken out and put back cheaply between rounds.
         import otel_distro
         from otel_distro import logs
 
+        root.addHandler(plain)
         telemetry = otel_distro.configure(
             service_name="bench", otlp_endpoint=receiver.endpoint, log_format="json",
             traces_exporter=(), metrics_exporter=(), system_metrics=False)
         assert telemetry is not None
         bridge = logs.bridge()
-        assert plain not in root.handlers  # stepped aside: the distro prints to its stream
-        run_lines(log, 5_000)
-        bridge.flush()
+        assert bridge is not None and plain not in root.handlers  # the distro prints instead
+        distro_threads = main_thread | {"otel-distro-logs", "OtelBatchLogRecordProcessor"}
+        run_lines(log, 2_000)
         telemetry.logger_provider.force_flush()
-
-        caller, total = [], []
-        for _ in range(3):
-            start = time.perf_counter()
-            caller.append(run_lines(log, lines) / lines)
-            telemetry.logger_provider.force_flush(60_000)
-            total.append((time.perf_counter() - start) / lines)
+        for _ in range(args.rounds):
+            results["otel-distro"].append(measure(log, args.lines, distro_threads,
+                                                  lambda: telemetry.logger_provider.force_flush(60_000)))
         received_before = len(receiver.logs())
 
         # Burst: 50 lines every millisecond for one second.
-        _burst, sent = 50_000, 0
+        sent = 0
         start = time.perf_counter()
         for tick in range(1000):
             for _ in range(50):
@@ -84,11 +144,12 @@ def main() -> None:
         received = len(receiver.logs()) - received_before
         otel_distro.shutdown()
 
-    print(f"plain StreamHandler:                 {baseline * 1e6:6.2f} us/line")
-    print(f"distro, caller thread:               {min(caller) * 1e6:6.2f} us/line  "
-          f"ratio {min(caller) / baseline:.2f}x")
-    print(f"distro, all threads (until exported): {min(total) * 1e6:6.2f} us/line  "
-          f"ratio {min(total) / baseline:.2f}x")
+    base = statistics.median(c for c, _ in results["plain"])
+    print(f"{'set-up':<13} {'logging thread µs':>18} {'x plain':>8} {'all threads µs':>15} {'x plain':>8}")
+    for name, runs in results.items():
+        caller = statistics.median(c for c, _ in runs)
+        total = statistics.median(t for _, t in runs)
+        print(f"{name:<13} {caller * 1e6:>18.2f} {caller / base:>8.2f} {total * 1e6:>15.2f} {total / base:>8.2f}")
     print(f"burst: sent {sent} lines in {burst_wall:.2f}s, received {received}, "
           f"dropped by the bridge {bridge.dropped}, lost {sent - received}")
 
