@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 from fastapi import FastAPI
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -32,6 +33,13 @@ def _shop() -> FastAPI:
     async def boom() -> dict:
         raise ValueError("kaput")
 
+    @app.get("/annotated")
+    async def annotated() -> dict:
+        span = trace.get_current_span()
+        span.set_attribute("shop.tenant", "acme")
+        span.add_event("cache.miss", {"key": "items"})
+        return {}
+
     @sub.get("/orders/{order_id}")
     async def order(order_id: int) -> dict:
         return {"order": order_id}
@@ -41,14 +49,16 @@ def _shop() -> FastAPI:
 
 
 class Rig:
-    def __init__(self) -> None:
+    def __init__(self, lean: bool = True, tracer_provider: TracerProvider | None = None) -> None:
         self.spans = InMemorySpanExporter()
-        tracer_provider = TracerProvider()
+        tracer_provider = tracer_provider or TracerProvider()
         tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
         self.reader = InMemoryMetricReader()
         self.app = TelemetryMiddleware(_shop(), excluded_paths_matcher(["/health"]),
                                        tracer_provider=tracer_provider,
                                        meter_provider=MeterProvider(metric_readers=[self.reader]))
+        assert self.app.spans.lean  # this SDK is the one server_span.py was written for
+        self.app.spans.lean = lean  # off: every span through tracer.start_span
 
     def request(self, method: str, path: str, headers: dict | None = None) -> int:
         async def go() -> int:
@@ -66,9 +76,9 @@ class Rig:
                 if m.name == "http.server.request.duration" for p in m.data.data_points]
 
 
-@pytest.fixture
-def rig() -> Rig:
-    return Rig()
+@pytest.fixture(params=[True, False], ids=["lean-span", "sdk-start-span"])
+def rig(request: pytest.FixtureRequest) -> Rig:
+    return Rig(lean=request.param)
 
 
 def test_one_server_span_named_by_the_route_template(rig: Rig) -> None:
@@ -142,3 +152,42 @@ def test_duration_in_seconds_with_semconv_buckets(rig: Rig) -> None:
                                            ("/healthy", False), ("/api/health", False)])
 def test_excluded_paths_matcher(path: str, excluded: bool) -> None:
     assert excluded_paths_matcher(["/health"])(path) is excluded
+
+
+def _comparable(span) -> dict:
+    return {"name": span.name, "kind": span.kind, "attributes": dict(span.attributes),
+            "status": (span.status.status_code, span.status.description),
+            "events": [(e.name, dict(e.attributes)) for e in span.events],
+            "parent": span.parent.span_id if span.parent else None, "remote_parent": bool(span.parent and span.parent.is_remote),
+            "flags": int(span.context.trace_flags), "scope": span.instrumentation_scope.name,
+            "resource": dict(span.resource.attributes), "ended": span.end_time >= span.start_time,
+            "dropped": span.dropped_attributes}
+
+
+@pytest.mark.parametrize("env", [{}, {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "3"},
+                                 {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "2"}], ids=["default", "count", "length"])
+def test_lean_and_sdk_started_spans_are_the_same(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in env.items():  # the SDK reads its span limits from the environment
+        monkeypatch.setenv(name, value)
+    exported = []
+    for lean in (True, False):
+        rig = Rig(lean=lean, tracer_provider=TracerProvider())
+        for method, path, headers in [("GET", "/items/7", None), ("GET", "/v2/orders/3", None),
+                                      ("GET", "/nowhere", None), ("GET", "/boom", None), ("PURGE", "/items/1", None),
+                                      ("GET", "/items/1", {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736"
+                                                                         "-00f067aa0ba902b7-01"})]:
+            rig.request(method, path, headers)
+        exported.append([_comparable(s) for s in rig.spans.get_finished_spans()])
+    lean_spans, sdk_spans = exported
+    assert len(lean_spans) == 6
+    assert lean_spans == sdk_spans
+    if env:
+        assert any(s["dropped"] for s in lean_spans) or all(
+            len(v) <= 2 for s in lean_spans for v in s["attributes"].values() if isinstance(v, str))
+
+
+def test_handlers_can_still_annotate_the_server_span(rig: Rig) -> None:
+    assert rig.request("GET", "/annotated") == 200
+    (span,) = rig.spans.get_finished_spans()
+    assert span.attributes["shop.tenant"] == "acme" and span.attributes["http.response.status_code"] == 200
+    assert [(e.name, dict(e.attributes)) for e in span.events] == [("cache.miss", {"key": "items"})]

@@ -22,8 +22,9 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
+from otel_distro.integrations.server_span import ServerSpans
 from otel_distro.metrics import SECONDS_BUCKETS
 from otel_distro.version import __version__
 
@@ -90,6 +91,7 @@ class TelemetryMiddleware:
         self.app = app
         self.excluded = excluded
         self.tracer = trace.get_tracer(_SCOPE_NAME, __version__, tracer_provider)
+        self.spans = ServerSpans(self.tracer)
         self.propagation_headers = _propagation_headers()
         meter = metrics.get_meter(_SCOPE_NAME, __version__, meter_provider)
         self.duration = meter.create_histogram(
@@ -121,8 +123,7 @@ class TelemetryMiddleware:
         parent = (propagate.extract(headers, getter=_GETTER)
                   if not self.propagation_headers or any(k in self.propagation_headers for k, _ in headers)
                   else None)
-        span = self.tracer.start_span(known if known != "_OTHER" else "HTTP", context=parent,
-                                      kind=SpanKind.SERVER, attributes=span_attributes)
+        span = self.spans.start(known if known != "_OTHER" else "HTTP", parent, span_attributes)
         token = otel_context.attach(trace.set_span_in_context(span, parent))  # parent None: current
         status_code = 0
 
@@ -151,19 +152,22 @@ class TelemetryMiddleware:
                 status_code: int, error_type: str | None, started: float) -> None:
         try:
             template = route_template(scope, outer_root_path)
-            metric_attributes: dict[str, Any] = {"http.request.method": method, "url.scheme": scheme}
+            # The span has method and scheme already: it gets only what is new.
+            end_attributes: dict[str, Any] = {}
             if template is not None:
-                metric_attributes["http.route"] = template
+                end_attributes["http.route"] = template
                 span.update_name(f"{method if method != '_OTHER' else 'HTTP'} {template}")
             if status_code:
-                metric_attributes["http.response.status_code"] = status_code
+                end_attributes["http.response.status_code"] = status_code
             if status_code >= 500 and error_type is None:
                 error_type = str(status_code)
             if error_type is not None:
-                metric_attributes["error.type"] = error_type
+                end_attributes["error.type"] = error_type
                 span.set_status(Status(StatusCode.ERROR))
-            span.set_attributes(metric_attributes)
+            if end_attributes:
+                self.spans.add_attributes(span, end_attributes)
             span.end()
+            metric_attributes = {"http.request.method": method, "url.scheme": scheme, **end_attributes}
             self.duration.record(time.perf_counter() - started, metric_attributes)
         except Exception as err:  # telemetry never breaks the response
             _log.debug("otel-distro: finishing the request span failed: %s", err)

@@ -1,0 +1,136 @@
+"""Starting the request's SERVER span without the SDK's per-attribute re-checks.
+
+``Tracer.start_span`` cleans every attribute value again (type checks, a copy
+of the mapping) and builds a lock-guarded container per span for the
+attributes. The middleware's own attributes are plain strings and ints,
+known to be clean: :class:`ServerSpans` starts an SDK span exactly as
+``start_span`` does - same sampler, ids, trace flags, processors, limits,
+resource and scope - but hands those attributes over as they are, and adds
+the ones known at the end the same way.
+
+Whatever the SDK would build differently goes through ``tracer.start_span``
+as before: a tracer that is not the SDK's, a sampler that returns other
+attributes than plain ones, limits below what is added, and an SDK whose
+``Span`` has other fields than the ones set here (checked once, at start).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import ReadableSpan, Tracer
+from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+_PLAIN = frozenset((str, int, bool, float))
+_SDK_SPAN_FIELDS = frozenset((
+    "_name", "_context", "_kind", "_instrumentation_info", "_instrumentation_scope", "_parent",
+    "_start_time", "_end_time", "_attributes", "_events", "_links", "_resource", "_status",
+    "_sampler", "_trace_config", "_record_exception", "_set_status_on_exception", "_span_processor",
+    "_limits", "_lock", "_record_end_metrics"))
+_TRACER_FIELDS = ("sampler", "resource", "span_processor", "id_generator", "instrumentation_info",
+                  "_span_limits", "_instrumentation_scope", "_tracer_metrics", "_is_enabled")
+
+
+class _ServerSpan(SdkSpan):
+    """An SDK span built by :meth:`ServerSpans.start` (its ``__init__`` is never called)."""
+
+
+class _Probe(SdkSpan):
+    """Only to read which fields this SDK's Span.__init__ sets."""
+
+
+def _sdk_matches() -> bool:
+    try:
+        probe = _Probe(name="probe", context=trace.INVALID_SPAN_CONTEXT)
+        fields = set(vars(probe))
+        return fields == _SDK_SPAN_FIELDS and isinstance(getattr(probe._attributes, "_dict", None), dict)
+    except Exception:
+        return False
+
+
+_SDK_MATCHES = _sdk_matches()
+
+
+def _plain_within(attributes: Mapping[str, Any], limit: int | None, length: int | None, already: int = 0) -> bool:
+    if limit is not None and len(attributes) + already > limit:
+        return False
+    for value in attributes.values():
+        if type(value) not in _PLAIN or (length is not None and type(value) is str and len(value) > length):
+            return False
+    return True
+
+
+class ServerSpans:
+    """Starts and completes the middleware's SERVER spans for one tracer."""
+
+    def __init__(self, tracer: Any) -> None:
+        self.tracer = tracer
+        self.lean = (_SDK_MATCHES and isinstance(tracer, Tracer)
+                     and all(hasattr(tracer, name) for name in _TRACER_FIELDS))
+
+    def start(self, name: str, context: Any, attributes: dict[str, Any]) -> Any:
+        """What ``tracer.start_span(name, context, SpanKind.SERVER, attributes)`` returns."""
+        tracer = self.tracer
+        if not self.lean or not tracer._is_enabled():
+            return tracer.start_span(name, context=context, kind=SpanKind.SERVER, attributes=attributes)
+        parent = trace.get_current_span(context).get_span_context()
+        if parent is None or not parent.is_valid:
+            parent = None
+            trace_id = tracer.id_generator.generate_trace_id()
+            random_trace_id = tracer.id_generator.is_trace_id_random()
+        else:
+            trace_id = parent.trace_id
+            random_trace_id = parent.trace_flags.random_trace_id
+        result = tracer.sampler.should_sample(context, trace_id, name, SpanKind.SERVER, attributes, ())
+        flags = TraceFlags.SAMPLED if result.decision.is_sampled() else TraceFlags.DEFAULT
+        if random_trace_id:
+            flags |= TraceFlags.RANDOM_TRACE_ID
+        span_context = SpanContext(trace_id, tracer.id_generator.generate_span_id(), is_remote=False,
+                                   trace_flags=TraceFlags(flags), trace_state=result.trace_state)
+        record_end_metrics = tracer._tracer_metrics.start_span(parent, result.decision)
+        if not result.decision.is_recording():
+            return NonRecordingSpan(context=span_context)
+        limits = tracer._span_limits
+        span = _ServerSpan.__new__(_ServerSpan)
+        ReadableSpan.__init__(span, name=name, context=span_context, parent=parent, kind=SpanKind.SERVER,
+                              resource=tracer.resource, instrumentation_info=tracer.instrumentation_info,
+                              instrumentation_scope=tracer._instrumentation_scope)
+        span._sampler = tracer.sampler
+        span._trace_config = None
+        span._record_exception = True
+        span._set_status_on_exception = True
+        span._span_processor = tracer.span_processor
+        span._limits = limits
+        span._lock = threading.Lock()
+        given = result.attributes
+        if _plain_within(given, limits.max_span_attributes, limits.max_span_attribute_length):
+            span._attributes = BoundedAttributes(limits.max_span_attributes, None, immutable=False,
+                                                 max_value_len=limits.max_span_attribute_length)
+            span._attributes._dict.update(given)
+        else:
+            span._attributes = BoundedAttributes(limits.max_span_attributes, given, immutable=False,
+                                                 max_value_len=limits.max_span_attribute_length)
+        span._events = BoundedList(limits.max_events)
+        span._links = BoundedList(limits.max_links)
+        span._record_end_metrics = record_end_metrics
+        span.start(parent_context=context)
+        return span
+
+    @staticmethod
+    def add_attributes(span: Any, attributes: dict[str, Any]) -> None:
+        """``span.set_attributes(attributes)``, without re-checking plain values."""
+        if type(span) is _ServerSpan:
+            limits = span._limits
+            with span._lock:
+                if span._end_time is None and _plain_within(
+                        attributes, limits.max_span_attributes, limits.max_span_attribute_length,
+                        already=len(span._attributes._dict)):
+                    span._attributes._dict.update(attributes)
+                    return
+        span.set_attributes(attributes)
