@@ -34,6 +34,29 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
 )
 
+
+
+def _make_filesystem_puts_atomic() -> None:
+    """kombu's filesystem transport creates a message file, then writes it: a worker
+    polling at that moment takes the empty file (JSONDecodeError). Write the message
+    under a name the worker skips, then rename it into place (atomic on POSIX)."""
+    import uuid
+    from time import monotonic
+
+    from kombu.transport import filesystem
+    from kombu.utils.json import dumps
+
+    def put(self, queue, payload, **kwargs):  # kombu's Channel._put
+        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        partial = os.path.join(self.data_folder_out, f".partial-{name}")  # not "<id>.<queue>.msg"
+        with open(partial, "wb") as out:
+            out.write(dumps(payload).encode())
+        os.replace(partial, final)
+
+    filesystem.Channel._put = put
+
+
 if BROKER_URL.startswith("filesystem"):
     _folder = Path(os.environ.get("CELERY_FS_BROKER_DIR",
                                   os.path.join(tempfile.gettempdir(), "celery-example-broker")))
@@ -49,6 +72,7 @@ if BROKER_URL.startswith("filesystem"):
     }
     # Broadcast (remote control) is not what this transport is for.
     app.conf.worker_enable_remote_control = False
+    _make_filesystem_puts_atomic()
 
 
 @app.task
