@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -115,14 +116,21 @@ def test_prices_cached_before_an_update_are_replaced_by_it() -> None:
         data_snapshot.set_custom_snapshot(None)
 
 
+def _update_failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "genai-prices" and "Error updating" in r.getMessage()]
+
+
 def test_a_failed_update_keeps_the_bundled_prices(server: PriceServer, caplog: pytest.LogCaptureFixture) -> None:
     server.status = 503
     with caplog.at_level(logging.WARNING):
         rig = make_rig(OTEL_DISTRO_AI_PRICES_UPDATE_URL=server.url)
         with pytest.raises(Exception, match="503"):  # genai-prices reports the failed fetch to waiters
             rig.runtime.updater.wait(10)
-    failures = [r for r in caplog.records if r.name == "genai-prices" and "Error updating" in r.getMessage()]
-    assert len(failures) == 1  # one line per failed fetch (hourly), from genai-prices
+    # genai-prices wakes the waiters, then logs, from its own thread: give the line a moment.
+    deadline = time.monotonic() + 5
+    while not _update_failures(caplog) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(_update_failures(caplog)) == 1  # one line per failed fetch (hourly), from genai-prices
     assert server.requests == ["/prices.json"]
     assert not data_snapshot.get_snapshot().from_auto_update
     cost = ai.record_call("openai", "gpt-4o", input_tokens=1000, output_tokens=100)
