@@ -41,6 +41,7 @@ import logging
 import math
 import os
 import re
+import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -427,7 +428,14 @@ class Registry:
             instrument._reset_after_fork()
 
 
-_registry = Registry()
+def _configured_max_values() -> int:
+    """The running configuration's bound: configure() imports this module only when it needs it."""
+    configurator = sys.modules.get("otel_distro.configurator")
+    telemetry = configurator.current() if configurator is not None else None
+    return telemetry.settings.metric_attribute_value_limit if telemetry is not None else DEFAULT_MAX_VALUES
+
+
+_registry = Registry(max_values=_configured_max_values())
 
 
 def _reset_in_child() -> None:

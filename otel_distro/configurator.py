@@ -23,7 +23,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_distro import ai, business, diagnostics, logs, resource, settings, traces
+from otel_distro import ai, diagnostics, logs, resource, settings, traces
 from otel_distro import metrics as metrics_
 from otel_distro.metrics import PullEndpoint
 
@@ -90,7 +90,11 @@ def _build(chosen: settings.Settings) -> Telemetry:
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     _logs.set_logger_provider(logger_provider)
-    business.install(chosen.metric_attribute_value_limit, chosen.business_metrics_file)
+    if chosen.business_metrics_file or "otel_distro.business" in sys.modules:
+        # Otherwise the module takes the bound from current() when the application imports it.
+        from otel_distro import business
+
+        business.install(chosen.metric_attribute_value_limit, chosen.business_metrics_file)
 
     if chosen.logs_exporter or chosen.log_format != "off":
         from otel_distro import console, redaction
@@ -127,8 +131,9 @@ def _raise_system_exit(signum: int, _frame: Any) -> None:
 
 
 def _flush_and_close(telemetry: Telemetry, timeout_ms: int) -> None:
-    for provider in (telemetry.tracer_provider, telemetry.logger_provider,
-                     telemetry.meter_provider):
+    # Not the meter provider: its shutdown below makes each periodic reader collect and
+    # export one last time; flushing it first would send every metric twice.
+    for provider in (telemetry.tracer_provider, telemetry.logger_provider):
         try:
             provider.force_flush(timeout_ms)
         except Exception as err:
@@ -136,7 +141,10 @@ def _flush_and_close(telemetry: Telemetry, timeout_ms: int) -> None:
     for provider in (telemetry.tracer_provider, telemetry.logger_provider,
                      telemetry.meter_provider):
         try:
-            provider.shutdown()
+            if provider is telemetry.meter_provider:
+                provider.shutdown(timeout_millis=timeout_ms)
+            else:
+                provider.shutdown()
         except Exception as err:
             _log.warning("otel-distro: shutdown failed: %s", err)
     if telemetry.pull_endpoint is not None:

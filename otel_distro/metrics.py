@@ -201,7 +201,9 @@ def _renew_collection_locks_after_fork(provider: MeterProvider) -> None:
         if consumer is None:
             return
         try:
-            for reader in owner._sdk_config.metric_readers:
+            # SDK 1.45 keeps the readers on the provider (earlier versions in _sdk_config).
+            readers = getattr(owner, "_metric_readers", None)
+            for reader in owner._sdk_config.metric_readers if readers is None else readers:
                 if hasattr(reader, "_export_lock"):  # held while the parent's reader exported
                     reader._export_lock = _fresh(reader._export_lock)
             consumer._lock = _fresh(consumer._lock)
@@ -238,4 +240,6 @@ def start_system_metrics(provider: MeterProvider) -> None:
 
     instrumentor = SystemMetricsInstrumentor(config=SYSTEM_METRICS_CONFIG)
     if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(meter_provider=provider)
+        # Its one requirement, psutil, is a dependency of the distro: the check would only
+        # read installed packages' metadata (~2 ms of start-up).
+        instrumentor.instrument(meter_provider=provider, skip_dep_check=True)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from importlib.metadata import distribution, entry_points
 from pathlib import Path
 
 import otel_distro
 from otel_distro.configurator import OtelConfigurator
 from otel_distro.distro import OtelDistro
+from tests.conftest import ROOT, telemetry_env
 
 
 def test_entry_points_have_names_of_our_own() -> None:
@@ -27,3 +31,32 @@ def test_package_is_typed_and_its_api_small() -> None:
 def test_cli_is_installed() -> None:
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "otel-distro"]
     assert script.value == "otel_distro.cli:main"
+
+
+_LAZY_START = """
+import json, sys
+import otel_distro
+otel_distro.configure(service_name="lazy")
+at_start = sorted(m for m in ("otel_distro.ai.pricing", "otel_distro.ai.meters", "otel_distro.business",
+                              "genai_prices", "tomllib") if m in sys.modules)
+from otel_distro import ai, business
+cost = ai.record_call("openai", "gpt-4o", input_tokens=1000, output_tokens=100)
+business.counter("lazy.kpi").add(1)
+print(json.dumps({"at_start": at_start, "cost": cost, "limit": business._registry.max_values}))
+"""
+
+
+def test_start_up_leaves_genai_pricing_and_business_metrics_to_their_first_use(receiver) -> None:
+    env = telemetry_env(receiver.endpoint, OTEL_METRIC_EXPORT_INTERVAL="60000",
+                        OTEL_DISTRO_METRIC_ATTRIBUTE_VALUES="7")
+    done = subprocess.run([sys.executable, "-c", _LAZY_START], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["at_start"] == []
+    assert report["cost"] > 0  # priced from genai-prices' data, loaded by this first call
+    assert report["limit"] == 7  # the configured bound, though imported after configure()
+    assert receiver.metric("gen_ai.client.cost")
+    # The exit flush exports the metrics once: the meter provider's shutdown collects, no flush before it.
+    (kpi,) = receiver.metric("lazy.kpi")
+    assert kpi.points[0].value == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
 from collections.abc import Iterator
@@ -113,6 +114,31 @@ def test_temporality_preferences() -> None:
     assert metrics.temporality("cumulative")[Counter] is T.CUMULATIVE
     assert metrics.temporality("delta")[Counter] is T.DELTA
     assert metrics.temporality("delta")[UpDownCounter] is T.CUMULATIVE
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_gets_unlocked_copies_of_the_collection_locks(pipeline: Pipeline) -> None:
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+
+    with open(os.devnull, "w") as sink:
+        reader = PeriodicExportingMetricReader(ConsoleMetricExporter(out=sink), export_interval_millis=3_600_000)
+        provider = metrics.build(pipeline.settings, resource.build(pipeline.settings), [reader])
+        provider.get_meter("m").create_counter("c").add(1)
+        reader.collect()
+        consumer = provider._measurement_consumer
+        parent = [reader._export_lock, consumer._lock, *(s._lock for s in consumer._reader_storages.values())]
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report whether every lock was replaced, then leave at once
+            child = [reader._export_lock, consumer._lock, *(s._lock for s in consumer._reader_storages.values())]
+            os.write(write, b"1" if all(a is not b for a, b in zip(child, parent, strict=True)) else b"0")
+            os._exit(0)
+        os.close(write)
+        renewed = os.read(read, 1)
+        os.close(read)
+        os.waitpid(pid, 0)
+        provider.shutdown()
+    assert renewed == b"1"
 
 
 def test_prometheus_port_taken_warns_and_keeps_going(caplog: pytest.LogCaptureFixture) -> None:

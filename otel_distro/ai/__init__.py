@@ -20,36 +20,102 @@ Prices come from genai-prices' bundled data (offline) and the override file
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import baggage, metrics, trace
 from opentelemetry import context as context_api
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_distro.ai import semconv
-from otel_distro.ai.meters import GenAIMeters
-from otel_distro.ai.pricing import Cost, Price, PriceBook, compute_cost, load_overrides
 from otel_distro.ai.spans import IN_API_CALL, GenAISampler, GenAISpanProcessor
+
+if TYPE_CHECKING:
+    from otel_distro.ai.meters import GenAIMeters
+    from otel_distro.ai.pricing import Cost, Override, Price
 
 __all__ = ["LLMCall", "Price", "estimate_cost", "llm_call", "record_call"]
 
 _log = logging.getLogger("otel_distro")
 
+# Imported on first use: the price book and the meters (their modules cost ~2 ms
+# at start-up) are needed by the first GenAI call, which many services never make.
+_LAZY_NAMES = {"Cost": "pricing", "Price": "pricing", "PriceBook": "pricing", "compute_cost": "pricing",
+               "load_overrides": "pricing", "GenAIMeters": "meters"}
 
-@dataclass
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+class MetersOnFirstUse:
+    """The GenAI meters, made when the first call is recorded.
+
+    Until then nothing is created: no instruments, no price book, no pricing
+    module (genai-prices' data is read at the first price lookup anyway).
+    ``record`` and ``drain`` are those of :class:`~otel_distro.ai.meters.GenAIMeters`.
+    """
+
+    def __init__(self, make: Callable[[], GenAIMeters], cost_attributes: Sequence[str]) -> None:
+        self._make = make
+        self.cost_attributes = tuple(cost_attributes)
+        self._made: GenAIMeters | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> GenAIMeters:
+        made = self._made
+        if made is None:
+            with self._lock:
+                if self._made is None:
+                    self._made = self._make()
+                made = self._made
+        return made
+
+    def record(self, *args: Any, **kwargs: Any) -> float | None:
+        return self.get().record(*args, **kwargs)
+
+    def drain(self) -> None:
+        made = self._made
+        if made is not None:
+            made.drain()
+
+
+def _meters_on_first_use(meter_provider: Any, chosen: Any, overrides: Sequence[Override],
+                         follow_updates: bool = False) -> MetersOnFirstUse:
+    def make() -> GenAIMeters:
+        from otel_distro.ai.meters import GenAIMeters
+        from otel_distro.ai.pricing import PriceBook
+
+        return GenAIMeters(meter_provider, PriceBook(overrides, follow_updates=follow_updates),
+                           chosen.ai_cost_attributes, chosen.metric_attribute_value_limit)
+
+    return MetersOnFirstUse(make, chosen.ai_cost_attributes)
+
+
 class Runtime:
-    """What :func:`install` set up: meters, the price book, the span processor."""
+    """What :func:`install` set up: the span processor and a tracer; the meters on first use."""
 
-    meters: GenAIMeters
-    processor: GenAISpanProcessor | None
-    tracer: trace.Tracer
-    updater: Any = None
+    def __init__(self, meters: MetersOnFirstUse, processor: GenAISpanProcessor | None, tracer: trace.Tracer,
+                 updater: Any = None) -> None:
+        self._meters = meters
+        self.processor = processor
+        self.tracer = tracer
+        self.updater = updater
+
+    @property
+    def meters(self) -> GenAIMeters:
+        """The meters and their price book (``meters.prices``), made now if no call was recorded yet."""
+        return self._meters.get()
 
     def close(self) -> None:
         if self.updater is not None:
@@ -57,11 +123,20 @@ class Runtime:
                 self.updater.stop()
             except Exception:
                 pass
-        self.meters.drain()
+        self._meters.drain()
 
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
+
+
+def _overrides(chosen: Any) -> list[Override]:
+    """The price file's entries, read now: its problems are reported at start-up."""
+    if not chosen.ai_prices_file:
+        return []
+    from otel_distro.ai.pricing import load_overrides
+
+    return load_overrides(chosen.ai_prices_file)
 
 
 def _default_runtime() -> Runtime:
@@ -72,9 +147,7 @@ def _default_runtime() -> Runtime:
             from otel_distro import settings
 
             chosen = settings.load(report=False)
-            overrides = load_overrides(chosen.ai_prices_file) if chosen.ai_prices_file else []
-            meters = GenAIMeters(metrics.get_meter_provider(), PriceBook(overrides),
-                                 chosen.ai_cost_attributes, chosen.metric_attribute_value_limit)
+            meters = _meters_on_first_use(metrics.get_meter_provider(), chosen, _overrides(chosen))
             _runtime = Runtime(meters, None, trace.get_tracer("otel_distro.ai"))
         return _runtime
 
@@ -100,9 +173,8 @@ def install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime |
 
 def _install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime:
     global _runtime
-    overrides = load_overrides(chosen.ai_prices_file) if chosen.ai_prices_file else []
-    prices = PriceBook(overrides, follow_updates=bool(chosen.ai_prices_update_url))
-    meters = GenAIMeters(meter_provider, prices, chosen.ai_cost_attributes, chosen.metric_attribute_value_limit)
+    meters = _meters_on_first_use(meter_provider, chosen, _overrides(chosen),
+                                  follow_updates=bool(chosen.ai_prices_update_url))
     processor = None
     if chosen.ai_span_metrics:
         processor = GenAISpanProcessor(meters, meter_provider)
@@ -179,6 +251,8 @@ def record_call(provider: str, model: str, operation: str = "chat", *, duration_
 def estimate_cost(provider: str, model: str, input_tokens: int, output_tokens: int,
                   cache_read_tokens: int = 0, cache_write_tokens: int = 0) -> Cost | None:
     """What a call would cost (nothing recorded); None when the model has no price."""
+    from otel_distro.ai.pricing import compute_cost
+
     price = _current().meters.prices.lookup(provider, model)
     if price is None:
         return None

@@ -17,7 +17,6 @@ import logging
 import math
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -187,6 +186,8 @@ def load_overrides(path: str | Path, report: Callable[[str], None] | None = None
         return []
     try:
         if str(path).lower().endswith(".toml"):
+            import tomllib
+
             data: Any = tomllib.loads(text)
         else:
             import yaml

@@ -26,7 +26,7 @@ import logging
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import baggage
 from opentelemetry import context as context_api
@@ -37,7 +37,10 @@ from opentelemetry.trace import Link, SpanKind, StatusCode, TraceState
 from opentelemetry.util.types import Attributes
 
 from otel_distro.ai import semconv
-from otel_distro.ai.meters import GenAIMeters
+
+if TYPE_CHECKING:
+    from otel_distro.ai import MetersOnFirstUse
+    from otel_distro.ai.meters import GenAIMeters
 
 _log = logging.getLogger("otel_distro")
 
@@ -92,7 +95,7 @@ def _int(value: Any) -> int | None:
 class GenAISpanProcessor(SpanProcessor):
     """Derives tokens, duration, cost, savings and unpriced calls from ended GenAI spans."""
 
-    def __init__(self, meters: GenAIMeters, meter_provider: Any = None) -> None:
+    def __init__(self, meters: GenAIMeters | MetersOnFirstUse, meter_provider: Any = None) -> None:
         self._meters = meters
         self._meter_provider = meter_provider
         self._cost_keys = meters.cost_attributes
