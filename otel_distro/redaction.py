@@ -107,6 +107,9 @@ _PAIR_HEAD = re.compile(
     r"(?P<lead>[?&;]?)(?P<quote>[\"']?)(?<![A-Za-z0-9_.\-\[\]%])"
     r"(?P<name>[A-Za-z_][A-Za-z0-9_.\-\[\]%]{0,63})(?P=quote)[ \t]*(?P<op>=|:)[ \t]*")
 _PAIR_VALUE = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"')\]}]+")
+# A value that is itself a key: '"name": ' after a quoted one, 'name: ' after a bare one.
+_OP_AFTER_QUOTED = re.compile(r"[ \t]*[=:][ \t]*")
+_GAP_AFTER_NAME = re.compile(r"[ \t]+")
 _AUTH_SCHEME = re.compile(r"(?i)(?:bearer|basic)\s")
 
 # Cheap pre-checks: text in which neither finds anything cannot match a built-in
@@ -246,13 +249,20 @@ class Redactor:
                       else self._is_secret_key(name))
             if not secret or _AUTH_SCHEME.match(text, m.end()):
                 continue  # "Authorization: Bearer <token>": the token rule takes it
-            value = _PAIR_VALUE.match(text, m.end())
-            if value is None:
-                continue
-            found = value.group()
-            out.append(text[last:m.end()])
-            out.append(found[0] + REDACTED + found[0] if found[0] in "\"'" else REDACTED)
-            last = value.end()
+            start = m.end()
+            # 'secret: "password": "x"' or 'token: api_key: x': the value is
+            # the next pair's key, so that pair's value goes too.
+            while (value := _PAIR_VALUE.match(text, start)) is not None:
+                found = value.group()
+                out.append(text[last:start])
+                out.append(found[0] + REDACTED + found[0] if found[0] in "\"'" else REDACTED)
+                last = value.end()
+                then = (_OP_AFTER_QUOTED if found[0] in "\"'" else _GAP_AFTER_NAME if found[-1] == ":"
+                        else None)
+                chained = then.match(text, last) if then else None
+                if chained is None:
+                    break
+                start = chained.end()
         if not out:
             return text
         out.append(text[last:])

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_distro import logs, metrics, redaction, resource, traces
 from otel_distro.redaction import REDACTED, Redactor
 from otel_distro.settings import load
-from tests.secret_cases import KINDS, embedded
+from tests.secret_cases import KINDS, SECRET_KEYS, embedded
 
 FAST = settings(max_examples=150, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -44,6 +44,22 @@ def test_secrets_are_removed_from_log_bodies_maps_and_lists(drawn) -> None:
     flat = repr(cleaned)
     for needle in case.needles:
         assert needle not in flat
+
+
+@pytest.mark.parametrize("text", ['secrets="db.password": "DrsRW7Z4J5H!" "', "token: password: 0A00000000 x",
+                                  "secret=X-Api-Key: 0A00000000", "x secret: 'api_key': '0A00000000'"])
+def test_a_secret_value_that_is_the_next_pairs_key_does_not_hide_that_pair(text: str) -> None:
+    cleaned = RULES.text(text)
+    assert "DrsRW7Z4J5H!" not in cleaned and "0A00000000" not in cleaned, cleaned
+
+
+@FAST
+@given(st.sampled_from(SECRET_KEYS), st.sampled_from(["=", ": ", " = ", ":", "\t:\t"]), KINDS["key"])
+def test_pairs_after_a_secret_key_are_still_judged(outer: str, op: str, case) -> None:
+    text = outer + op + case.text
+    cleaned = RULES.text(text)
+    for needle in case.needles:
+        assert needle not in cleaned, (text, cleaned)
 
 
 # ---- by key
