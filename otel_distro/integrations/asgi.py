@@ -124,13 +124,25 @@ class TelemetryMiddleware:
                   if not self.propagation_headers or any(k in self.propagation_headers for k, _ in headers)
                   else None)
         span = self.spans.start(known if known != "_OTHER" else "HTTP", parent, span_attributes)
+        outer = otel_context.get_current()
         token = otel_context.attach(trace.set_span_in_context(span, parent))  # parent None: current
         status_code = 0
 
         async def send_and_note_status(message: MutableMapping[str, Any]) -> None:
             nonlocal status_code
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind == "http.response.start":
                 status_code = message["status"]
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                # The server arms its keep-alive timer while it sends the last part,
+                # and the timer keeps a copy of the current context for seconds: with
+                # the span in it, every finished span would outlive its request.
+                restore = otel_context.attach(outer)
+                try:
+                    await send(message)
+                finally:
+                    otel_context.detach(restore)
+                return
             await send(message)
 
         error_type: str | None = None

@@ -40,6 +40,23 @@ _TRACER_FIELDS = ("sampler", "resource", "span_processor", "id_generator", "inst
 class _ServerSpan(SdkSpan):
     """An SDK span built by :meth:`ServerSpans.start` (its ``__init__`` is never called)."""
 
+    def _readable_span(self) -> ReadableSpan:
+        # The finished span waits in the batch queue long enough to reach the
+        # collector's oldest generation, where every object it holds makes full
+        # collections come sooner. The SDK's copy holds the attribute container and
+        # both lists with their locks and deques; this one holds the plain dict (ints
+        # and strings: not tracked by the collector) and empty tuples when nothing
+        # was added or dropped - what the exporters read is the same.
+        attributes, events, links = self._attributes, self._events, self._links
+        return ReadableSpan(
+            name=self._name, context=self._context, parent=self._parent, resource=self._resource,
+            attributes=attributes if attributes.dropped else attributes._dict,
+            events=events if events or events.dropped else (),
+            links=links if links or links.dropped else (),
+            kind=self._kind, status=self._status, start_time=self._start_time, end_time=self._end_time,
+            instrumentation_info=self._instrumentation_info,
+            instrumentation_scope=self._instrumentation_scope)
+
 
 class _Probe(SdkSpan):
     """Only to read which fields this SDK's Span.__init__ sets."""
@@ -55,6 +72,17 @@ def _sdk_matches() -> bool:
 
 
 _SDK_MATCHES = _sdk_matches()
+
+
+_FLAGS: dict[int, TraceFlags] = {}
+
+
+def _trace_flags(flags: int) -> TraceFlags:
+    """One shared TraceFlags per value: each would be another tracked object per queued span."""
+    shared = _FLAGS.get(flags)
+    if shared is None:
+        shared = _FLAGS.setdefault(flags, TraceFlags(flags))
+    return shared
 
 
 def _plain_within(attributes: Mapping[str, Any], limit: int | None, length: int | None, already: int = 0) -> bool:
@@ -92,7 +120,7 @@ class ServerSpans:
         if random_trace_id:
             flags |= TraceFlags.RANDOM_TRACE_ID
         span_context = SpanContext(trace_id, tracer.id_generator.generate_span_id(), is_remote=False,
-                                   trace_flags=TraceFlags(flags), trace_state=result.trace_state)
+                                   trace_flags=_trace_flags(flags), trace_state=result.trace_state)
         record_end_metrics = tracer._tracer_metrics.start_span(parent, result.decision)
         if not result.decision.is_recording():
             return NonRecordingSpan(context=span_context)
