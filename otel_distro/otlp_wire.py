@@ -347,6 +347,8 @@ class _Group:
 _NO_SCOPE = _Group(_SCOPE_SCOPE + b"\x00", b"", None)
 _UNSET = object()
 _CACHE_SIZE = 64
+_FIELD_CACHE_SIZE = 8192
+_FIELD_MAX_LEN = 256
 
 
 class Encoder:
@@ -363,6 +365,7 @@ class Encoder:
         self.redactor = redactor
         self._resources: dict[int, tuple[Any, _Group]] = {}
         self._scopes: dict[int, tuple[Any, _Group]] = {}
+        self._fields: dict[tuple[bytes, str, type, Any], bytes] = {}
 
     # -- batches
     def encode_spans(self, spans: Sequence[Any]) -> bytes:
@@ -406,6 +409,33 @@ class Encoder:
             parts.append(rgroup.suffix)
             out.append(_ld(_REQ_RESOURCE, b"".join(parts)))
         return b"".join(out)
+
+    # -- attributes
+    def _attributes(self, out: list[bytes], tag: bytes, attributes: Mapping[str, Any]) -> None:
+        """Append the redacted attributes as ``tag`` fields.
+
+        Item after item the same pairs come back (method, route, status, scheme,
+        logger name...): the encoded, redacted field of a string or int value is
+        remembered by (tag, key, type, value) and copied.
+        """
+        fields = self._fields
+        redactor = self.redactor
+        for key, value in attributes.items():
+            cls = type(value)
+            cacheable = (cls is int or (cls is str and len(value) <= _FIELD_MAX_LEN)) and type(key) is str
+            if cacheable:
+                hit = fields.get((tag, key, cls, value))
+                if hit is not None:
+                    out.append(hit)
+                    continue
+            part: list[bytes] = []
+            _attributes(part, tag, {key: redactor.value(key, value) if redactor is not None else value})
+            field = b"".join(part)
+            out.append(field)
+            if cacheable and field:
+                if len(fields) >= _FIELD_CACHE_SIZE:
+                    fields.clear()
+                fields[(tag, key, cls, value)] = field
 
     # -- resources and scopes
     def _resource(self, resource: Any) -> _Group:
@@ -482,10 +512,8 @@ class Encoder:
             out.append(_SPAN_END)
             out.append(_pack_fixed64(end))
         attributes = span.attributes
-        if r is not None:
-            attributes = r.attributes(attributes)
         if attributes:
-            _attributes(out, _SPAN_ATTRS, attributes)
+            self._attributes(out, _SPAN_ATTRS, attributes)
         dropped = span.dropped_attributes
         if dropped:
             out.append(_SPAN_DROPPED_ATTRS)
@@ -521,10 +549,8 @@ class Encoder:
         if event.name:
             _string_field(out, _EVENT_NAME, event.name)
         attributes = event.attributes
-        if self.redactor is not None:
-            attributes = self.redactor.attributes(attributes)
         if attributes:
-            _attributes(out, _EVENT_ATTRS, attributes)
+            self._attributes(out, _EVENT_ATTRS, attributes)
         dropped = event.dropped_attributes
         if dropped:
             out.append(_EVENT_DROPPED)
@@ -536,10 +562,8 @@ class Encoder:
         out = [_LINK_TRACE_ID, context.trace_id.to_bytes(16, "big"),
                _LINK_SPAN_ID, context.span_id.to_bytes(8, "big")]
         attributes = link.attributes
-        if self.redactor is not None:
-            attributes = self.redactor.attributes(attributes)
         if attributes:
-            _attributes(out, _LINK_ATTRS, attributes)
+            self._attributes(out, _LINK_ATTRS, attributes)
         dropped = link.dropped_attributes
         if dropped:
             out.append(_LINK_DROPPED)
@@ -578,10 +602,8 @@ class Encoder:
         body = record.body if r is None else r.any_value(record.body)
         out.append(_ld(_LOG_BODY, any_value(body)))  # always present, empty for None
         attributes = record.attributes
-        if r is not None:
-            attributes = r.attributes(attributes)
         if attributes:
-            _attributes(out, _LOG_ATTRS, attributes)
+            self._attributes(out, _LOG_ATTRS, attributes)
         dropped = readable.dropped_attributes
         if dropped:
             out.append(_LOG_DROPPED)

@@ -368,7 +368,25 @@ def test_a_resource_is_encoded_and_redacted_once() -> None:
     encoder.encode_logs(batch)
     encoder.encode_logs(batch)
     resource_calls = [c for c in calls if "service.name" in c]
-    assert len(resource_calls) == 1 and len(calls) == 21  # 20 records + the resource once
+    assert len(resource_calls) == 1 and len(calls) == 1
+
+
+def test_a_repeated_attribute_is_redacted_and_encoded_once_per_encoder() -> None:
+    judged: list[tuple[str, Any]] = []
+
+    class Counting(Redactor):
+        def value(self, key: Any, value: Any) -> Any:
+            judged.append((key, value))
+            return super().value(key, value)
+
+    encoder = otlp_wire.Encoder(Counting())
+    batch = [make_record("x", attributes={"route": "/items", "status": 200, "password": "hunter2",
+                                          "n": i % 2}) for i in range(10)]
+    first, second = encoder.encode_logs(batch), encoder.encode_logs(batch)
+    assert first == second and b"hunter2" not in first and b"[REDACTED]" in first
+    mine = [(k, v) for k, v in judged if k in ("route", "status", "password", "n")]  # not the resource's
+    assert sorted(mine, key=repr) == sorted([("route", "/items"), ("status", 200), ("password", "hunter2"),
+                                               ("n", 0), ("n", 1)], key=repr)
 
 
 # ---------------------------------------------------------------- secrets
