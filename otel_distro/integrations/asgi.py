@@ -24,6 +24,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Status, StatusCode
 
+from otel_distro.integrations.histogram_points import HistogramPoints
 from otel_distro.integrations.server_span import ServerSpans
 from otel_distro.metrics import SECONDS_BUCKETS
 from otel_distro.version import __version__
@@ -97,6 +98,7 @@ class TelemetryMiddleware:
         self.duration = meter.create_histogram(
             "http.server.request.duration", unit="s", description="Duration of HTTP server requests.",
             explicit_bucket_boundaries_advisory=SECONDS_BUCKETS)
+        self.points = HistogramPoints(self.duration)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.excluded(scope.get("path", "")):
@@ -180,7 +182,8 @@ class TelemetryMiddleware:
                 self.spans.add_attributes(span, end_attributes)
             span.end()
             metric_attributes = {"http.request.method": method, "url.scheme": scheme, **end_attributes}
-            self.duration.record(time.perf_counter() - started, metric_attributes)
+            self.points.record(time.perf_counter() - started,
+                               (method, scheme, template, status_code, error_type), metric_attributes)
         except Exception as err:  # telemetry never breaks the response
             _log.debug("otel-distro: finishing the request span failed: %s", err)
 
