@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import random
 
 import httpx
 import pytest
@@ -14,8 +15,11 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 
+from otel_distro.ai.spans import GenAISampler
 from otel_distro.integrations.asgi import TelemetryMiddleware, excluded_paths_matcher
 from otel_distro.metrics import SECONDS_BUCKETS
 
@@ -160,28 +164,55 @@ def _comparable(span) -> dict:
             "status": (span.status.status_code, span.status.description),
             "events": [(e.name, dict(e.attributes)) for e in span.events],
             "parent": span.parent.span_id if span.parent else None, "remote_parent": bool(span.parent and span.parent.is_remote),
-            "flags": int(span.context.trace_flags), "scope": span.instrumentation_scope.name,
+            "flags": int(span.context.trace_flags), "trace_state": span.context.trace_state.to_header(),
+            "trace_id": span.context.trace_id, "span_id": span.context.span_id,
+            "scope": span.instrumentation_scope.name,
             "resource": dict(span.resource.attributes), "ended": span.end_time >= span.start_time,
             "dropped": (span.dropped_attributes, span.dropped_events, span.dropped_links)}
 
 
+class SeededIds(IdGenerator):
+    """The same ids in the same order for each provider: runs compare span for span."""
+
+    def __init__(self) -> None:
+        self.random = random.Random(7)
+
+    def generate_span_id(self) -> int:
+        return self.random.getrandbits(64)
+
+    def generate_trace_id(self) -> int:
+        return self.random.getrandbits(128)
+
+
+SAMPLERS = {"default": lambda: None, "genai-wrapped": lambda: GenAISampler(ParentBased(ALWAYS_ON)),
+            "parent-or-off": lambda: ParentBased(ALWAYS_OFF),
+            "remote-inverted": lambda: ParentBased(ALWAYS_ON, remote_parent_sampled=ALWAYS_OFF,
+                                                   remote_parent_not_sampled=ALWAYS_ON),
+            "ratio": lambda: TraceIdRatioBased(0.5)}
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
 @pytest.mark.parametrize("env", [{}, {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "3"},
                                  {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "2"}], ids=["default", "count", "length"])
-def test_lean_and_sdk_started_spans_are_the_same(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lean_and_sdk_started_spans_are_the_same(env: dict, sampler: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in env.items():  # the SDK reads its span limits from the environment
         monkeypatch.setenv(name, value)
     exported = []
     for lean in (True, False):
-        rig = Rig(lean=lean, tracer_provider=TracerProvider())
+        rig = Rig(lean=lean, tracer_provider=TracerProvider(sampler=SAMPLERS[sampler](), id_generator=SeededIds()))
         for method, path, headers in [("GET", "/items/7", None), ("GET", "/v2/orders/3", None),
                                       ("GET", "/nowhere", None), ("GET", "/boom", None), ("PURGE", "/items/1", None),
                                       ("GET", "/annotated", None),
                                       ("GET", "/items/1", {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736"
-                                                                         "-00f067aa0ba902b7-01"})]:
+                                                                         "-00f067aa0ba902b7-01",
+                                                           "tracestate": "vendor=a1,other=b2"}),
+                                      ("GET", "/items/2", {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4737"
+                                                                         "-00f067aa0ba902b8-00"})]:
             rig.request(method, path, headers)
         exported.append([_comparable(s) for s in rig.spans.get_finished_spans()])
     lean_spans, sdk_spans = exported
-    assert len(lean_spans) == 7
+    if sampler in ("default", "genai-wrapped"):
+        assert len(lean_spans) == 7  # the unsampled remote parent's child is not recorded
     assert lean_spans == sdk_spans
     if env:
         assert any(s["dropped"] for s in lean_spans) or all(

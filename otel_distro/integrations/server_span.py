@@ -24,8 +24,11 @@ from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan, Tracer
 from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+from otel_distro.ai.spans import GenAISampler
 
 _PLAIN = frozenset((str, int, bool, float))
 _SDK_SPAN_FIELDS = frozenset((
@@ -38,7 +41,32 @@ _TRACER_FIELDS = ("sampler", "resource", "span_processor", "id_generator", "inst
 
 
 class _ServerSpan(SdkSpan):
-    """An SDK span built by :meth:`ServerSpans.start` (its ``__init__`` is never called)."""
+    """An SDK span built by :meth:`ServerSpans.start` (its ``__init__`` is never called).
+
+    Its event and link lists are made on first use: most server spans have none.
+    """
+
+    @property
+    def _events(self) -> Any:
+        events = self.__dict__.get("_event_list")
+        if events is None:
+            events = self.__dict__["_event_list"] = BoundedList(self._limits.max_events)
+        return events
+
+    @_events.setter
+    def _events(self, value: Any) -> None:
+        self.__dict__["_event_list"] = value if value else None
+
+    @property
+    def _links(self) -> Any:
+        links = self.__dict__.get("_link_list")
+        if links is None:
+            links = self.__dict__["_link_list"] = BoundedList(self._limits.max_links)
+        return links
+
+    @_links.setter
+    def _links(self, value: Any) -> None:
+        self.__dict__["_link_list"] = value if value else None
 
     def _readable_span(self) -> ReadableSpan:
         # The finished span waits in the batch queue long enough to reach the
@@ -47,12 +75,13 @@ class _ServerSpan(SdkSpan):
         # both lists with their locks and deques; this one holds the plain dict (ints
         # and strings: not tracked by the collector) and empty tuples when nothing
         # was added or dropped - what the exporters read is the same.
-        attributes, events, links = self._attributes, self._events, self._links
+        attributes = self._attributes
+        events, links = self.__dict__.get("_event_list"), self.__dict__.get("_link_list")
         return ReadableSpan(
             name=self._name, context=self._context, parent=self._parent, resource=self._resource,
             attributes=attributes if attributes.dropped else attributes._dict,
-            events=events if events or events.dropped else (),
-            links=links if links or links.dropped else (),
+            events=events if events is not None and (events or events.dropped) else (),
+            links=links if links is not None and (links or links.dropped) else (),
             kind=self._kind, status=self._status, start_time=self._start_time, end_time=self._end_time,
             instrumentation_info=self._instrumentation_info,
             instrumentation_scope=self._instrumentation_scope)
@@ -72,6 +101,29 @@ def _sdk_matches() -> bool:
 
 
 _SDK_MATCHES = _sdk_matches()
+
+
+_SAMPLED = Decision.RECORD_AND_SAMPLE
+
+
+def _always_samples(sampler: Any, parent: SpanContext | None) -> bool:
+    """Whether ``sampler`` is the SDK's always-on for this parent: result known without asking.
+
+    Only the SDK's own classes, exactly (a subclass may decide otherwise); the
+    GenAI wrapper changes only what its delegate drops.
+    """
+    if type(sampler) is GenAISampler:
+        sampler = sampler.delegate
+    if type(sampler) is ParentBased:
+        if parent is None:
+            sampler = sampler._root
+        elif parent.is_remote:
+            sampler = sampler._remote_parent_sampled if parent.trace_flags.sampled \
+                else sampler._remote_parent_not_sampled
+        else:
+            sampler = sampler._local_parent_sampled if parent.trace_flags.sampled \
+                else sampler._local_parent_not_sampled
+    return type(sampler) is StaticSampler and sampler._decision is _SAMPLED
 
 
 _FLAGS: dict[int, TraceFlags] = {}
@@ -115,14 +167,19 @@ class ServerSpans:
         else:
             trace_id = parent.trace_id
             random_trace_id = parent.trace_flags.random_trace_id
-        result = tracer.sampler.should_sample(context, trace_id, name, SpanKind.SERVER, attributes, ())
-        flags = TraceFlags.SAMPLED if result.decision.is_sampled() else TraceFlags.DEFAULT
+        if _always_samples(tracer.sampler, parent):
+            # what the sampler would return, without its context lookups and result object
+            decision, given, trace_state = _SAMPLED, attributes, parent.trace_state if parent else None
+        else:
+            result = tracer.sampler.should_sample(context, trace_id, name, SpanKind.SERVER, attributes, ())
+            decision, given, trace_state = result.decision, result.attributes, result.trace_state
+        flags = TraceFlags.SAMPLED if decision.is_sampled() else TraceFlags.DEFAULT
         if random_trace_id:
             flags |= TraceFlags.RANDOM_TRACE_ID
         span_context = SpanContext(trace_id, tracer.id_generator.generate_span_id(), is_remote=False,
-                                   trace_flags=_trace_flags(flags), trace_state=result.trace_state)
-        record_end_metrics = tracer._tracer_metrics.start_span(parent, result.decision)
-        if not result.decision.is_recording():
+                                   trace_flags=_trace_flags(flags), trace_state=trace_state)
+        record_end_metrics = tracer._tracer_metrics.start_span(parent, decision)
+        if not decision.is_recording():
             return NonRecordingSpan(context=span_context)
         limits = tracer._span_limits
         span = _ServerSpan.__new__(_ServerSpan)
@@ -136,7 +193,6 @@ class ServerSpans:
         span._span_processor = tracer.span_processor
         span._limits = limits
         span._lock = threading.Lock()
-        given = result.attributes
         if _plain_within(given, limits.max_span_attributes, limits.max_span_attribute_length):
             span._attributes = BoundedAttributes(limits.max_span_attributes, None, immutable=False,
                                                  max_value_len=limits.max_span_attribute_length)
@@ -144,8 +200,6 @@ class ServerSpans:
         else:
             span._attributes = BoundedAttributes(limits.max_span_attributes, given, immutable=False,
                                                  max_value_len=limits.max_span_attribute_length)
-        span._events = BoundedList(limits.max_events)
-        span._links = BoundedList(limits.max_links)
         span._record_end_metrics = record_end_metrics
         span.start(parent_context=context)
         return span
