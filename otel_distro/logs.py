@@ -266,19 +266,21 @@ def _bridge_handler_class() -> type[logging.Handler]:
                 severity_number=std_to_otel(record.levelno), body=entry.message,
                 attributes=attributes, event_name=event_name))
 
-        def _batch_queues(self) -> list[Callable[[Any], Any]] | None:
+        def _batch_queues(self) -> list[tuple[Callable[[Any], Any], Any]] | None:
             """The queues of the provider's batch processors, when it has no other processor.
 
             Then a record goes straight into them as the batch processor's own on_emit
             would put it, without the SDK's per-record copies and attribute re-checks
-            (a third of a record's cost). Any other processor - added by the
-            application, say - gets records through the SDK's Logger.emit as usual.
+            (a third of a record's cost); a queue whose exporter encodes OTLP itself
+            gets the record encoded here, ahead of its batch (its encoder comes
+            along). Any other processor - added by the application, say - gets
+            records through the SDK's Logger.emit as usual.
             """
             multi = getattr(self._logger_provider, "_multi_log_record_processor", None)
             processors = getattr(multi, "_log_record_processors", None)
             if processors is self._seen_processors:
                 return self._queues
-            queues: list[Callable[[Any], Any]] | None = []
+            queues: list[tuple[Callable[[Any], Any], Any]] | None = []
             for processor in processors or ():
                 if isinstance(processor, _DrainBridge):
                     continue
@@ -286,28 +288,45 @@ def _bridge_handler_class() -> type[logging.Handler]:
                 if type(processor) is not BatchLogRecordProcessor or not callable(getattr(inner, "emit", None)):
                     queues = None
                     break
-                queues.append(inner.emit)  # type: ignore[union-attr]
+                encoder = getattr(getattr(inner, "_exporter", None), "encoder", None)
+                ahead = encoder if callable(getattr(encoder, "encode_log_record", None)) else None
+                queues.append((inner.emit, ahead))  # type: ignore[union-attr]
             self._seen_processors, self._queues = processors, queues
             return queues
 
         def _emit_to_queues(self, entry: Entry, logger: Any, attributes: dict[str, Any],
-                            event_name: str | None, queues: list[Callable[[Any], Any]]) -> None:
+                            event_name: str | None, queues: list[tuple[Callable[[Any], Any], Any]]) -> None:
             if not logger._is_enabled():
                 return
             record, context = entry.record, entry.context
-            api_record = LogRecord(
-                timestamp=int(record.created * 1e9), observed_timestamp=time.time_ns(),
-                trace_id=context.trace_id if context else None, span_id=context.span_id if context else None,
-                trace_flags=context.trace_flags if context else None,
-                severity_text=severity_texts.get(record.levelname, record.levelname),
-                severity_number=std_to_otel(record.levelno), body=entry.message,
-                attributes=attributes, event_name=event_name)
-            api_record.context = _EMPTY_CONTEXT  # as the batch processor does: keep no request context alive
-            readable = ReadableLogRecord(log_record=api_record, resource=logger.resource,
-                                         instrumentation_scope=logger.instrumentation_scope,
-                                         limits=logger._log_record_limits)
+            timestamp, observed = int(record.created * 1e9), time.time_ns()
+            severity = std_to_otel(record.levelno)
+            severity_text = severity_texts.get(record.levelname, record.levelname)
+            readable = None
             logger._logger_metrics.emit_log()
-            for put in queues:
+            for put, encoder in queues:
+                if encoder is not None:
+                    try:
+                        put(encoder.encode_log_record(
+                            logger.resource, logger.instrumentation_scope, timestamp, severity.value,
+                            severity_text, entry.message, attributes,
+                            int(context.trace_flags) if context else 0, context.trace_id if context else 0,
+                            context.span_id if context else 0, observed, event_name))
+                        continue
+                    except Exception as err:  # this record then goes as the SDK's record
+                        _report_once(err)
+                if readable is None:
+                    api_record = LogRecord(
+                        timestamp=timestamp, observed_timestamp=observed,
+                        trace_id=context.trace_id if context else None,
+                        span_id=context.span_id if context else None,
+                        trace_flags=context.trace_flags if context else None,
+                        severity_text=severity_text, severity_number=severity, body=entry.message,
+                        attributes=attributes, event_name=event_name)
+                    api_record.context = _EMPTY_CONTEXT  # as the batch processor does: no request context kept
+                    readable = ReadableLogRecord(log_record=api_record, resource=logger.resource,
+                                                 instrumentation_scope=logger.instrumentation_scope,
+                                                 limits=logger._log_record_limits)
                 put(readable)
 
         def _get_attributes(self, record: logging.LogRecord) -> Any:

@@ -344,6 +344,21 @@ class _Group:
         self.key = key  # what the SDK would group by (its __eq__), as encoded content
 
 
+class EncodedLogRecord:
+    """A log record already encoded by :meth:`Encoder.encode_log_record`, waiting for its batch.
+
+    Queued bytes instead of the SDK's record objects: less to build, and
+    nothing for the garbage collector to trace while the record waits.
+    """
+
+    __slots__ = ("data", "instrumentation_scope", "resource")
+
+    def __init__(self, resource: Any, instrumentation_scope: Any, data: bytes) -> None:
+        self.resource = resource
+        self.instrumentation_scope = instrumentation_scope
+        self.data = data
+
+
 _NO_SCOPE = _Group(_SCOPE_SCOPE + b"\x00", b"", None)
 _UNSET = object()
 _CACHE_SIZE = 64
@@ -373,8 +388,8 @@ class Encoder:
         return self._request(spans, self._span)
 
     def encode_logs(self, batch: Sequence[Any]) -> bytes:
-        """A serialized ExportLogsServiceRequest."""
-        return self._request(batch, self._log_record)
+        """A serialized ExportLogsServiceRequest (of SDK records and :class:`EncodedLogRecord`)."""
+        return self._request(batch, self._log_item)
 
     def _request(self, items: Sequence[Any], encode: Callable[[Any], bytes]) -> bytes:
         # resource key -> (resource, {scope key -> (scope, [item fields])}), in first-seen order
@@ -585,47 +600,62 @@ class Encoder:
         return _ld(_SPAN_STATUS, b"".join(out))
 
     # -- log records
+    def _log_item(self, item: Any) -> bytes:
+        if type(item) is EncodedLogRecord:
+            return item.data
+        return self._log_record(item)
+
     def _log_record(self, readable: Any) -> bytes:
-        r = self.redactor
         record = readable.log_record
+        return self._log_fields(
+            record.timestamp, getattr(record.severity_number, "value", None), record.severity_text,
+            record.body, record.attributes, readable.dropped_attributes, int(record.trace_flags),
+            record.trace_id, record.span_id, record.observed_timestamp, record.event_name)
+
+    def encode_log_record(self, resource: Any, scope: Any, timestamp: int | None, severity: int | None,
+                          severity_text: str | None, body: Any, attributes: Mapping[str, Any] | None,
+                          flags: int, trace_id: int, span_id: int, observed: int | None,
+                          event_name: str | None) -> EncodedLogRecord:
+        """One log record encoded (and redacted) ahead of its batch, for a batch processor's queue."""
+        data = self._log_fields(timestamp, severity, severity_text, body, attributes, 0, flags, trace_id,
+                                span_id, observed, event_name)
+        return EncodedLogRecord(resource, scope, data)
+
+    def _log_fields(self, timestamp: int | None, severity: int | None, severity_text: str | None, body: Any,
+                    attributes: Mapping[str, Any] | None, dropped: int, flags: int, trace_id: int,
+                    span_id: int, observed: int | None, event_name: str | None) -> bytes:
+        r = self.redactor
         out: list[bytes] = []
-        timestamp = record.timestamp
         if timestamp:
             out.append(_LOG_TIME)
             out.append(_pack_fixed64(timestamp))
-        severity = getattr(record.severity_number, "value", None)
         if severity:
             out.append(_LOG_SEVERITY_NUMBER)
             out.append(_int64(severity))
-        if record.severity_text:
-            _string_field(out, _LOG_SEVERITY_TEXT, record.severity_text)
-        body = record.body if r is None else r.any_value(record.body)
+        if severity_text:
+            _string_field(out, _LOG_SEVERITY_TEXT, severity_text)
+        if r is not None:
+            body = r.any_value(body)
         out.append(_ld(_LOG_BODY, any_value(body)))  # always present, empty for None
-        attributes = record.attributes
         if attributes:
             self._attributes(out, _LOG_ATTRS, attributes)
-        dropped = readable.dropped_attributes
         if dropped:
             out.append(_LOG_DROPPED)
             out.append(_varint(dropped))
-        flags = int(record.trace_flags)
         if flags:
             out.append(_LOG_FLAGS)
             out.append(_pack_fixed32(flags))
-        trace_id = record.trace_id
         if trace_id != 0:  # the SDK leaves an invalid (0) id out
             out.append(_LOG_TRACE_ID)
             out.append(trace_id.to_bytes(16, "big"))
-        span_id = record.span_id
         if span_id != 0:
             out.append(_LOG_SPAN_ID)
             out.append(span_id.to_bytes(8, "big"))
-        observed = record.observed_timestamp
         if observed:
             out.append(_LOG_OBSERVED)
             out.append(_pack_fixed64(observed))
-        if record.event_name:
-            _string_field(out, _LOG_EVENT_NAME, record.event_name)
+        if event_name:
+            _string_field(out, _LOG_EVENT_NAME, event_name)
         return _ld(_SCOPE_ITEMS, b"".join(out))
 
 

@@ -659,13 +659,26 @@ def _encoding_log_exporter_class() -> type:
             self._send = send
             self._fallback = exporter if redactor is None else _log_exporter_class()(exporter, redactor)
 
+        @property
+        def encoder(self) -> Any:
+            """Encodes records ahead for this exporter's queue (the log bridge does)."""
+            return self._encoder
+
         def export(self, batch: Sequence[Any]) -> Any:
             try:
                 data = self._encoder.encode_logs(batch)
             except Exception as err:  # the copies and the SDK's encoder, as before, for this batch
                 _report_encoding_once("log records", err)
-                return self._fallback.export(batch)
+                return self._export_apart(batch)
             return LogRecordExportResult.SUCCESS if self._send(data, len(batch)) else LogRecordExportResult.FAILURE
+
+        def _export_apart(self, batch: Sequence[Any]) -> Any:
+            # Records encoded ahead are bytes already; the SDK's go the copy-based way.
+            ahead = [item for item in batch if type(item) is otlp_wire.EncodedLogRecord]
+            records = [item for item in batch if type(item) is not otlp_wire.EncodedLogRecord]
+            sent = not ahead or self._send(self._encoder.encode_logs(ahead), len(ahead))
+            result = self._fallback.export(records) if records else LogRecordExportResult.SUCCESS
+            return result if sent else LogRecordExportResult.FAILURE
 
     return EncodingLogExporter
 

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_distro import logs, resource
 from otel_distro.settings import load
+from tests.otlp_test_receiver import OtlpTestReceiver
 
 
 class _Counting(LogRecordProcessor):
@@ -35,6 +36,22 @@ class _Counting(LogRecordProcessor):
         return True
 
 
+def _log_the_scenario(bridge: Any, provider: Any) -> Any:
+    """The records both ways are compared on; the span context of the one inside a span."""
+    tracer = TracerProvider().get_tracer("t")
+    log = logging.getLogger("shop.paths")
+    log.info("plain %s", "line")
+    with tracer.start_as_current_span("request") as span:
+        log.warning("order %s", "A-7", extra={"item_id": 2, "total": 93.5, "paid": True, "note": "xy"})
+        context = span.get_span_context()
+    log.info("non-scalar extra", extra={"tags": ["a", "b"], "obj": object.__new__(_Counting)})
+    log.info("event", extra={"otel.event.name": "shop.checkout"})
+    log.error("token=sk-%s in a message", "a" * 30, extra={"password": "hunter2"})
+    bridge.flush()
+    provider.force_flush()
+    return context
+
+
 def _exported(with_app_processor: bool) -> tuple[list[dict], list | None]:
     chosen = load({"OTEL_SERVICE_NAME": "paths"})
     memory = InMemoryLogRecordExporter()
@@ -45,17 +62,8 @@ def _exported(with_app_processor: bool) -> tuple[list[dict], list | None]:
     logs.remove_bridge()
     bridge = logs.install_bridge(provider, logging.INFO)
     logging.getLogger().setLevel(logging.INFO)
-    tracer = TracerProvider().get_tracer("t")
-    log = logging.getLogger("shop.paths")
     try:
-        log.info("plain %s", "line")
-        with tracer.start_as_current_span("request") as span:
-            log.warning("order %s", "A-7", extra={"item_id": 2, "total": 93.5, "paid": True, "note": "xy"})
-            context = span.get_span_context()
-        log.info("non-scalar extra", extra={"tags": ["a", "b"], "obj": object.__new__(_Counting)})
-        log.info("event", extra={"otel.event.name": "shop.checkout"})
-        bridge.flush()
-        provider.force_flush()
+        context = _log_the_scenario(bridge, provider)
         out = []
         for item in memory.get_finished_logs():
             record = item.log_record
@@ -81,11 +89,12 @@ def test_direct_and_sdk_ways_export_the_same_records() -> None:
     through_sdk, sdk_queues = _exported(with_app_processor=True)
     assert direct_queues is not None and len(direct_queues) == 1  # the direct way was taken ...
     assert sdk_queues is None  # ... and here it was not
-    assert len(direct) == 4
+    assert len(direct) == 5
     assert direct == through_sdk
     inside = direct[1]
     assert inside["trace"] and inside["span"] and inside["flags"] & 1  # sampled
     assert inside["attributes"] == {"item_id": 2, "total": 93.5, "paid": True, "note": "xy"}
+    assert direct[4]["attributes"]["password"] == "[REDACTED]"
     assert direct[3]["event_name"] == "shop.checkout"
 
 
@@ -103,3 +112,52 @@ def test_attribute_limits_are_applied_on_either_way(env: dict[str, str], monkeyp
     else:
         assert inside["note"] == "x" and direct[0]["body"] == "plain line"
         assert all(len(v) <= 1 for v in inside.values() if isinstance(v, str))
+
+
+def _otlp_exported(with_app_processor: bool) -> tuple[list[Any], list | None]:
+    """The decoded requests an OTLP/HTTP exporter sent (test receiver), ids and times masked."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    chosen = load({"OTEL_SERVICE_NAME": "paths"})
+    with OtlpTestReceiver() as receiver:
+        exporter = OTLPLogExporter(endpoint=f"{receiver.endpoint}/v1/logs", timeout=5)
+        provider = logs.build(chosen, resource.build(chosen), log_exporters=[exporter])
+        if with_app_processor:
+            provider.add_log_record_processor(_Counting())
+        logs.remove_bridge()
+        bridge = logs.install_bridge(provider, logging.INFO)
+        logging.getLogger().setLevel(logging.INFO)
+        try:
+            context = _log_the_scenario(bridge, provider)
+            records = []
+            for path, body in receiver.raw:
+                assert path == "/v1/logs"
+                for rl in ExportLogsServiceRequest.FromString(body).resource_logs:
+                    for sl in rl.scope_logs:
+                        for record in sl.log_records:
+                            assert record.time_unix_nano and record.observed_time_unix_nano
+                            assert record.trace_id in (b"", context.trace_id.to_bytes(16, "big"))
+                            record.time_unix_nano = record.observed_time_unix_nano = 1
+                            record.trace_id = b"t" if record.trace_id else b""
+                            record.span_id = b"s" if record.span_id else b""
+                            for attribute in record.attributes:
+                                if attribute.key == "obj":  # its text is the object's address
+                                    attribute.value.string_value = "<object>"
+                            records.append((rl.resource.SerializeToString(), sl.scope.SerializeToString(),
+                                            record.SerializeToString(deterministic=True)))
+            return records, bridge._queues
+        finally:
+            logs.remove_bridge()
+            provider.shutdown()
+
+
+def test_records_encoded_ahead_are_the_bytes_the_exporter_would_send() -> None:
+    ahead, ahead_queues = _otlp_exported(with_app_processor=False)
+    through_sdk, sdk_queues = _otlp_exported(with_app_processor=True)
+    assert ahead_queues is not None and ahead_queues[0][1] is not None  # encoded by the bridge ...
+    assert sdk_queues is None  # ... and here by the exporter, from the SDK's records
+    assert len(ahead) == 5
+    assert ahead == through_sdk
+    sent = b"".join(record for _, _, record in ahead)
+    assert b"hunter2" not in sent and b"sk-aaaa" not in sent and sent.count(b"[REDACTED]") >= 2
