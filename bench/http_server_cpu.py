@@ -10,7 +10,8 @@ bounded number of times after a warm-up (--warmup requests, default 20,000:
 steady state, past the one full garbage collection that start-up leaves owing);
 the figure is the server process's user+system CPU
 (/proc/<pid>/stat) divided by the requests. Variants are interleaved round by
-round; medians and ratios to bare are printed.
+round; medians, their ratios to bare, and the median (and range) of each
+round's ratio to that round's bare server are printed.
 """
 
 from __future__ import annotations
@@ -117,10 +118,14 @@ def main() -> None:
             for name in variants:
                 results[name].append(run_variant(name, args.requests, receiver.endpoint, args.warmup))
     bare = statistics.median(results["bare"])
-    print(f"{'variant':<18} {'CPU µs/request':>15} {'x bare':>7}")
+    # Per round, each variant against the bare server of the same round: the
+    # machine's drift between rounds cancels out of these.
+    print(f"{'variant':<18} {'CPU µs/request':>15} {'x bare':>7}  {'x bare per round: median (min-max)':>36}")
     for name in variants:
         median = statistics.median(results[name])
-        print(f"{name:<18} {median:>15.1f} {median / bare:>7.2f}")
+        paired = [v / b for v, b in zip(results[name], results["bare"], strict=True)]
+        print(f"{name:<18} {median:>15.1f} {median / bare:>7.2f}  "
+              f"{statistics.median(paired):>20.2f} ({min(paired):.2f}-{max(paired):.2f})")
 
 
 if __name__ == "__main__":
