@@ -35,6 +35,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_distro import forksafe, redaction
 from otel_distro.console import ConsoleWriter, Entry, is_console_handler
+from otel_distro.sdk_limits import kept_as_is
 from otel_distro.settings import Settings, export_file
 
 # Batch processor defaults: the SDK's 2048-record queue drops records in bursts
@@ -103,16 +104,7 @@ def build(settings: Settings, resource: Resource,
 
 
 _PLAIN = (str, bool, int, float, bytes)
-_SCALAR_TYPES = frozenset((str, bool, int, float))
 _EMPTY_CONTEXT = Context()
-
-
-def _plain_within_limits(attributes: dict[str, Any], limits: Any) -> bool:
-    """Attributes the SDK would keep as they are: scalars only, within the count and length limits."""
-    most = limits.max_log_record_attributes
-    if limits.max_log_record_attribute_length is not None or (most is not None and len(attributes) > most):
-        return False
-    return all(type(v) in _SCALAR_TYPES for v in attributes.values())
 
 
 def _attribute_value(value: Any) -> Any:
@@ -254,8 +246,9 @@ def _bridge_handler_class() -> type[logging.Handler]:
                 return
             attributes, event_name = self._get_attributes(record)
             queues = self._batch_queues()
-            if queues is not None and type(logger) is SdkLogger and _plain_within_limits(
-                    attributes, logger._log_record_limits):
+            limits = logger._log_record_limits if type(logger) is SdkLogger else None
+            if queues is not None and limits is not None and kept_as_is(
+                    attributes, limits.max_log_record_attributes, limits.max_log_record_attribute_length):
                 self._emit_to_queues(entry, logger, attributes, event_name, queues)
                 return
             span = INVALID_SPAN if entry.context is None else NonRecordingSpan(entry.context)

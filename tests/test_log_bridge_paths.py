@@ -99,7 +99,9 @@ def test_direct_and_sdk_ways_export_the_same_records() -> None:
 
 
 @pytest.mark.parametrize("env", [{"OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT": "2"},
-                                 {"OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT": "1"}], ids=["count", "length"])
+                                 {"OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT": "1"},
+                                 {"OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT": "4096"}],
+                         ids=["count", "length", "length-not-reached"])
 def test_attribute_limits_are_applied_on_either_way(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in env.items():  # the SDK reads its limits from the environment itself
         monkeypatch.setenv(name, value)
@@ -109,6 +111,8 @@ def test_attribute_limits_are_applied_on_either_way(env: dict[str, str], monkeyp
     inside = direct[1]["attributes"]
     if "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT" in env:
         assert len(inside) == 2 and direct[1]["dropped"] == 2
+    elif env["OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT"] == "4096":
+        assert inside["note"] == "xy" and direct[1]["dropped"] == 0
     else:
         assert inside["note"] == "x" and direct[0]["body"] == "plain line"
         assert all(len(v) <= 1 for v in inside.values() if isinstance(v, str))

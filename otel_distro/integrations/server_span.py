@@ -17,7 +17,6 @@ attributes than plain ones, limits below what is added, and an SDK whose
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -29,8 +28,8 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 from otel_distro.ai.spans import GenAISampler
+from otel_distro.sdk_limits import kept_as_is
 
-_PLAIN = frozenset((str, int, bool, float))
 _SDK_SPAN_FIELDS = frozenset((
     "_name", "_context", "_kind", "_instrumentation_info", "_instrumentation_scope", "_parent",
     "_start_time", "_end_time", "_attributes", "_events", "_links", "_resource", "_status",
@@ -137,15 +136,6 @@ def _trace_flags(flags: int) -> TraceFlags:
     return shared
 
 
-def _plain_within(attributes: Mapping[str, Any], limit: int | None, length: int | None, already: int = 0) -> bool:
-    if limit is not None and len(attributes) + already > limit:
-        return False
-    for value in attributes.values():
-        if type(value) not in _PLAIN or (length is not None and type(value) is str and len(value) > length):
-            return False
-    return True
-
-
 class ServerSpans:
     """Starts and completes the middleware's SERVER spans for one tracer."""
 
@@ -193,7 +183,7 @@ class ServerSpans:
         span._span_processor = tracer.span_processor
         span._limits = limits
         span._lock = threading.Lock()
-        if _plain_within(given, limits.max_span_attributes, limits.max_span_attribute_length):
+        if kept_as_is(given, limits.max_span_attributes, limits.max_span_attribute_length):
             span._attributes = BoundedAttributes(limits.max_span_attributes, None, immutable=False,
                                                  max_value_len=limits.max_span_attribute_length)
             span._attributes._dict.update(given)
@@ -210,7 +200,7 @@ class ServerSpans:
         if type(span) is _ServerSpan:
             limits = span._limits
             with span._lock:
-                if span._end_time is None and _plain_within(
+                if span._end_time is None and kept_as_is(
                         attributes, limits.max_span_attributes, limits.max_span_attribute_length,
                         already=len(span._attributes._dict)):
                     span._attributes._dict.update(attributes)
