@@ -193,7 +193,8 @@ SAMPLERS = {"default": lambda: None, "genai-wrapped": lambda: GenAISampler(Paren
 
 @pytest.mark.parametrize("sampler", sorted(SAMPLERS))
 @pytest.mark.parametrize("env", [{}, {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "3"},
-                                 {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "2"}], ids=["default", "count", "length"])
+                                 {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "2"}, {"OTEL_SPAN_EVENT_COUNT_LIMIT": "0"}],
+                         ids=["default", "count", "length", "no-events"])
 def test_lean_and_sdk_started_spans_are_the_same(env: dict, sampler: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in env.items():  # the SDK reads its span limits from the environment
         monkeypatch.setenv(name, value)

@@ -8,6 +8,10 @@ known to be clean: :class:`ServerSpans` starts an SDK span exactly as
 resource and scope - but hands those attributes over as they are, and adds
 the ones known at the end the same way.
 
+The always-on decision of the SDK's own samplers is taken without calling
+them, the event and link lists are made on first use, and the finished copy
+handed to the processors holds plain containers (see ``_readable_span``).
+
 Whatever the SDK would build differently goes through ``tracer.start_span``
 as before: a tracer that is not the SDK's, a sampler that returns other
 attributes than plain ones, limits below what is added, and an SDK whose
@@ -45,27 +49,34 @@ class _ServerSpan(SdkSpan):
     Its event and link lists are made on first use: most server spans have none.
     """
 
+    # setdefault: a reader and a writer making the list at once still share one.
     @property
     def _events(self) -> Any:
         events = self.__dict__.get("_event_list")
         if events is None:
-            events = self.__dict__["_event_list"] = BoundedList(self._limits.max_events)
+            events = self.__dict__.setdefault("_event_list", BoundedList(self._limits.max_events))
         return events
 
     @_events.setter
     def _events(self, value: Any) -> None:
-        self.__dict__["_event_list"] = value if value else None
+        if value:
+            self.__dict__["_event_list"] = value
+        else:
+            self.__dict__.pop("_event_list", None)
 
     @property
     def _links(self) -> Any:
         links = self.__dict__.get("_link_list")
         if links is None:
-            links = self.__dict__["_link_list"] = BoundedList(self._limits.max_links)
+            links = self.__dict__.setdefault("_link_list", BoundedList(self._limits.max_links))
         return links
 
     @_links.setter
     def _links(self, value: Any) -> None:
-        self.__dict__["_link_list"] = value if value else None
+        if value:
+            self.__dict__["_link_list"] = value
+        else:
+            self.__dict__.pop("_link_list", None)
 
     def _readable_span(self) -> ReadableSpan:
         # The finished span waits in the batch queue long enough to reach the
