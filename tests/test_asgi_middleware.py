@@ -212,12 +212,12 @@ def test_lean_and_sdk_started_spans_are_the_same(env: dict, sampler: str, monkey
             rig.request(method, path, headers)
         exported.append([_comparable(s) for s in rig.spans.get_finished_spans()])
     lean_spans, sdk_spans = exported
-    if sampler in ("default", "genai-wrapped"):
-        assert len(lean_spans) == 7  # the unsampled remote parent's child is not recorded
     assert lean_spans == sdk_spans
-    if env:
-        assert any(any(s["dropped"]) for s in lean_spans) or all(
-            len(v) <= 2 for s in lean_spans for v in s["attributes"].values() if isinstance(v, str))
+    if sampler in ("default", "genai-wrapped"):  # every request recorded: the limits show
+        assert len(lean_spans) == 7  # the unsampled remote parent's child is not recorded
+        if env:
+            assert any(any(s["dropped"]) for s in lean_spans) or all(
+                len(v) <= 2 for s in lean_spans for v in s["attributes"].values() if isinstance(v, str))
 
 
 def test_handlers_can_still_annotate_the_server_span(rig: Rig) -> None:
