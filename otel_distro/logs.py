@@ -9,9 +9,11 @@ console lines, and the root logger's plain stdout/stderr handlers step aside
 (put back at shutdown) so that each record is printed once.
 
 The thread that logs only queues the record with its message and span ids
-(about 1.5 us). A worker thread turns it into an OpenTelemetry log record
-for the batch processor and writes the (redacted) console line; redaction of
-what is exported runs in the exporter's thread (:mod:`otel_distro.redaction`).
+(about 1.5 us). A worker thread writes the (redacted) console line and hands
+the record to the batch processors: encoded and redacted already, as OTLP
+bytes, for the OTLP/HTTP exporter (:mod:`otel_distro.otlp_wire`); as the
+SDK's log record for other exporters, redacted in their export thread
+(:mod:`otel_distro.redaction`). Neither runs in the thread that logs.
 """
 
 from __future__ import annotations
