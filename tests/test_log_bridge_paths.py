@@ -7,7 +7,9 @@ the SDK's Logger.emit. What is exported must not depend on which way was taken.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,34 +38,41 @@ class _Counting(LogRecordProcessor):
         return True
 
 
-def _log_the_scenario(bridge: Any, provider: Any) -> Any:
-    """The records both ways are compared on; the span context of the one inside a span."""
-    tracer = TracerProvider().get_tracer("t")
-    log = logging.getLogger("shop.paths")
-    log.info("plain %s", "line")
-    with tracer.start_as_current_span("request") as span:
-        log.warning("order %s", "A-7", extra={"item_id": 2, "total": 93.5, "paid": True, "note": "xy"})
-        context = span.get_span_context()
-    log.info("non-scalar extra", extra={"tags": ["a", "b"], "obj": object.__new__(_Counting)})
-    log.info("event", extra={"otel.event.name": "shop.checkout"})
-    log.error("token=sk-%s in a message", "a" * 30, extra={"password": "hunter2"})
-    bridge.flush()
-    provider.force_flush()
-    return context
+@contextlib.contextmanager
+def _scenario_logged(exporter: Any, with_app_processor: bool) -> Iterator[tuple[Any, list | None]]:
+    """The records both ways are compared on, logged through the bridge to ``exporter``.
 
-
-def _exported(with_app_processor: bool) -> tuple[list[dict], list | None]:
+    Yields the span context of the record logged inside a span, and the queues
+    the bridge found (None: it went through the SDK's Logger.emit).
+    """
     chosen = load({"OTEL_SERVICE_NAME": "paths"})
-    memory = InMemoryLogRecordExporter()
-    provider = logs.build(chosen, resource.build(chosen), log_exporters=[memory])
-    counting = _Counting()
+    provider = logs.build(chosen, resource.build(chosen), log_exporters=[exporter])
     if with_app_processor:
-        provider.add_log_record_processor(counting)
+        provider.add_log_record_processor(_Counting())
     logs.remove_bridge()
     bridge = logs.install_bridge(provider, logging.INFO)
     logging.getLogger().setLevel(logging.INFO)
+    tracer = TracerProvider().get_tracer("t")
+    log = logging.getLogger("shop.paths")
     try:
-        context = _log_the_scenario(bridge, provider)
+        log.info("plain %s", "line")
+        with tracer.start_as_current_span("request") as span:
+            log.warning("order %s", "A-7", extra={"item_id": 2, "total": 93.5, "paid": True, "note": "xy"})
+            context = span.get_span_context()
+        log.info("non-scalar extra", extra={"tags": ["a", "b"], "obj": object.__new__(_Counting)})
+        log.info("event", extra={"otel.event.name": "shop.checkout"})
+        log.error("token=sk-%s in a message", "a" * 30, extra={"password": "hunter2"})
+        bridge.flush()
+        provider.force_flush()
+        yield context, bridge._queues
+    finally:
+        logs.remove_bridge()
+        provider.shutdown()
+
+
+def _exported(with_app_processor: bool) -> tuple[list[dict], list | None]:
+    memory = InMemoryLogRecordExporter()
+    with _scenario_logged(memory, with_app_processor) as (context, queues):
         out = []
         for item in memory.get_finished_logs():
             record = item.log_record
@@ -78,10 +87,7 @@ def _exported(with_app_processor: bool) -> tuple[list[dict], list | None]:
                 "resource": dict(item.resource.attributes)["service.name"],
                 "scope": item.instrumentation_scope.name, "dropped": item.dropped_attributes,
             })
-        return out, bridge._queues
-    finally:
-        logs.remove_bridge()
-        provider.shutdown()
+        return out, queues
 
 
 def test_direct_and_sdk_ways_export_the_same_records() -> None:
@@ -123,17 +129,9 @@ def _otlp_exported(with_app_processor: bool) -> tuple[list[Any], list | None]:
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-    chosen = load({"OTEL_SERVICE_NAME": "paths"})
     with OtlpTestReceiver() as receiver:
         exporter = OTLPLogExporter(endpoint=f"{receiver.endpoint}/v1/logs", timeout=5)
-        provider = logs.build(chosen, resource.build(chosen), log_exporters=[exporter])
-        if with_app_processor:
-            provider.add_log_record_processor(_Counting())
-        logs.remove_bridge()
-        bridge = logs.install_bridge(provider, logging.INFO)
-        logging.getLogger().setLevel(logging.INFO)
-        try:
-            context = _log_the_scenario(bridge, provider)
+        with _scenario_logged(exporter, with_app_processor) as (context, queues):
             records = []
             for path, body in receiver.raw:
                 assert path == "/v1/logs"
@@ -150,10 +148,7 @@ def _otlp_exported(with_app_processor: bool) -> tuple[list[Any], list | None]:
                                     attribute.value.string_value = "<object>"
                             records.append((rl.resource.SerializeToString(), sl.scope.SerializeToString(),
                                             record.SerializeToString(deterministic=True)))
-            return records, bridge._queues
-        finally:
-            logs.remove_bridge()
-            provider.shutdown()
+            return records, queues
 
 
 def test_records_encoded_ahead_are_the_bytes_the_exporter_would_send() -> None:
