@@ -43,40 +43,32 @@ _TRACER_FIELDS = ("sampler", "resource", "span_processor", "id_generator", "inst
                   "_span_limits", "_instrumentation_scope", "_tracer_metrics", "_is_enabled")
 
 
+def _made_on_first_use(slot: str, limit: str) -> property:
+    """A span's list, kept under ``slot`` and made (bounded by ``limit``) when first read."""
+
+    def get(span: Any) -> Any:
+        found = span.__dict__.get(slot)
+        if found is None:  # setdefault: a reader and a writer making it at once share one
+            found = span.__dict__.setdefault(slot, BoundedList(getattr(span._limits, limit)))
+        return found
+
+    def put(span: Any, value: Any) -> None:
+        if value:
+            span.__dict__[slot] = value
+        else:
+            span.__dict__.pop(slot, None)
+
+    return property(get, put)
+
+
 class _ServerSpan(SdkSpan):
     """An SDK span built by :meth:`ServerSpans.start` (its ``__init__`` is never called).
 
     Its event and link lists are made on first use: most server spans have none.
     """
 
-    # setdefault: a reader and a writer making the list at once still share one.
-    @property
-    def _events(self) -> Any:
-        events = self.__dict__.get("_event_list")
-        if events is None:
-            events = self.__dict__.setdefault("_event_list", BoundedList(self._limits.max_events))
-        return events
-
-    @_events.setter
-    def _events(self, value: Any) -> None:
-        if value:
-            self.__dict__["_event_list"] = value
-        else:
-            self.__dict__.pop("_event_list", None)
-
-    @property
-    def _links(self) -> Any:
-        links = self.__dict__.get("_link_list")
-        if links is None:
-            links = self.__dict__.setdefault("_link_list", BoundedList(self._limits.max_links))
-        return links
-
-    @_links.setter
-    def _links(self, value: Any) -> None:
-        if value:
-            self.__dict__["_link_list"] = value
-        else:
-            self.__dict__.pop("_link_list", None)
+    _events = _made_on_first_use("_event_list", "max_events")
+    _links = _made_on_first_use("_link_list", "max_links")
 
     def _readable_span(self) -> ReadableSpan:
         # The finished span waits in the batch queue long enough to reach the
