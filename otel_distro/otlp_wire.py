@@ -457,14 +457,10 @@ class Encoder:
         hit = self._resources.get(id(resource))
         if hit is not None and hit[0] is resource:
             return hit[1]
-        attributes = resource.attributes
-        schema_url = resource.schema_url
-        if self.redactor is not None:
-            # exactly the copy the wrappers export (Resource() re-validates the redacted values)
-            from opentelemetry.sdk.resources import Resource
-
-            cleaned = Resource(self.redactor.attributes(attributes) or {}, schema_url)
-            attributes, schema_url = cleaned.attributes, cleaned.schema_url
+        # with redaction: exactly the copy the wrappers export
+        sent = resource if self.redactor is None else self.redactor.resource(resource)
+        attributes = sent.attributes
+        schema_url = sent.schema_url
         parts: list[bytes] = []
         if attributes:
             _attributes(parts, _RESOURCE_ATTRS, attributes)

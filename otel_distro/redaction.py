@@ -326,6 +326,12 @@ class Redactor:
             return None
         return {k: self.value(k, v) for k, v in attributes.items()}
 
+    def resource(self, resource: Any) -> Any:
+        """A redacted copy of a Resource (its constructor re-validates the redacted values)."""
+        from opentelemetry.sdk.resources import Resource
+
+        return Resource(self.attributes(resource.attributes) or {}, resource.schema_url)
+
 
 @functools.lru_cache(maxsize=8)
 def _cached(enabled: bool, keys: tuple[str, ...], patterns: tuple[str, ...], emails: str) -> Redactor | None:
@@ -387,9 +393,7 @@ class _ResourceCache:
         hit = self._done.get(id(resource))
         if hit is not None and hit[0] is resource:
             return hit[1]
-        from opentelemetry.sdk.resources import Resource
-
-        cleaned = Resource(self._redactor.attributes(resource.attributes) or {}, resource.schema_url)
+        cleaned = self._redactor.resource(resource)
         if len(self._done) > 64:
             self._done.clear()
         self._done[id(resource)] = (resource, cleaned)
