@@ -140,6 +140,17 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Rules whose handler can find its match harmless and hand it back unchanged.
+_MAY_DECLINE = frozenset({"auth", "card"})
+
+
+_WORD = re.compile(r"[A-Za-z0-9_]*")
+
+
+def _alternation(rules: Sequence[tuple[str, str]]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?P<{name}>{rx})" for name, rx in rules))
+
+
 def _card_span(run: str) -> tuple[int, int] | None:
     """Where a card number lies in a run of digit groups, if anywhere.
 
@@ -184,7 +195,13 @@ class Redactor:
                 self._user.append(re.compile(pattern))
             except re.error as err:  # settings already reported it; never fail here
                 _log.debug("otel-distro: redaction pattern %r skipped: %s", pattern, err)
-        self._values = re.compile("|".join(f"(?P<{name}>{rx})" for name, rx in rules))
+        self._values = _alternation(rules)
+        # A handler may decline its match ("Bearer plain", a digit run that is
+        # no card); the rules after it still get their turn at that position,
+        # or "000000000000000000@example.com" would keep its address.
+        self._after: dict[str, re.Pattern[str]] = {
+            name: _alternation(rules[i + 1:]) for i, (name, _) in enumerate(rules)
+            if name in _MAY_DECLINE and rules[i + 1:]}
         self._handlers: dict[str, Callable[[re.Match[str]], str]] = {
             "urlcred": lambda m: m.group("urlcred_head") + REDACTED,
             "auth": self._auth,
@@ -224,11 +241,38 @@ class Redactor:
             text = self._pairs(text)
         if not _TRIGGER_WORDS.search(text) and not _TRIGGER_DIGITS.search(text):
             return text
-        return self._values.sub(self._replace, text)
+        out: list[str] = []
+        last = pos = 0
+        while (m := self._values.search(text, pos)) is not None:
+            claimed = self._claim(m)
+            if claimed is None:
+                # Every rule declined here. The rest of the match is still judged,
+                # but no rule starts inside a word ("Bearer", a digit group), so
+                # the search goes on from that first word's end.
+                pos = _WORD.match(text, m.start() + 1).end()  # type: ignore[union-attr]
+                continue
+            end, replacement = claimed
+            out.append(text[last:m.start()])
+            out.append(replacement)
+            last = pos = end
+        if not out:
+            return text
+        out.append(text[last:])
+        return "".join(out)
 
-    def _replace(self, m: re.Match[str]) -> str:
-        handler = self._handlers.get(m.lastgroup or "")
-        return handler(m) if handler else REDACTED
+    def _claim(self, m: re.Match[str] | None) -> tuple[int, str] | None:
+        """End and replacement of the secret found where ``m`` starts; None when every rule declines it."""
+        while m is not None:
+            name = m.lastgroup or ""
+            handler = self._handlers.get(name)
+            if handler is None:
+                return m.end(), REDACTED
+            replacement = handler(m)
+            if replacement != m.group(0):
+                return m.end(), replacement
+            later = self._after.get(name)
+            m = later.match(m.string, m.start()) if later is not None else None
+        return None
 
     @staticmethod
     def _auth(m: re.Match[str]) -> str:

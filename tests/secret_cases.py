@@ -131,8 +131,10 @@ def query_secrets(draw: st.DrawFn) -> Case:
 
 @st.composite
 def emails(draw: st.DrawFn) -> Case:
+    # All-digit local parts also look like a number to the card rule, which must let them go.
     local = draw(st.text(string.ascii_letters + string.digits + "._+-", min_size=1, max_size=24)
-                 .filter(lambda s: s[0] not in "._+-" and s[-1] not in "._+-"))
+                 .filter(lambda s: s[0] not in "._+-" and s[-1] not in "._+-")
+                 | st.text(string.digits, min_size=12, max_size=24))
     domain = draw(st.sampled_from(["example.com", "mail.example.org", "corp.co.uk", "x.io"]))
     address = f"{local}@{domain}"
     return Case("email", address, (address,))

@@ -62,6 +62,25 @@ def test_pairs_after_a_secret_key_are_still_judged(outer: str, op: str, case) ->
         assert needle not in cleaned, (text, cleaned)
 
 
+@pytest.mark.parametrize("text, needle", [
+    ("user wrote: 000000000000000000@example.com", "000000000000000000@"),  # a digit run, no card
+    ("Bearer jane.doe@example.com", "jane.doe@"),  # "Bearer jane.doe" is too short for a token
+    ("basic https://hooks.slack.com/services/T0AB/B0CD/Xy12Zw34", "Xy12Zw34"),
+])
+def test_a_match_a_rule_declines_leaves_its_text_to_the_other_rules(text: str, needle: str) -> None:
+    assert needle not in RULES.text(text)
+
+
+@FAST
+@given(st.sampled_from(["Bearer ", "basic ", "1234567890123 ", "4111111111111112 "]), embedded())
+def test_secrets_after_a_declined_match_are_still_found(prefix: str, drawn) -> None:
+    case, text = drawn
+    for written in (prefix + case.text, prefix + text):
+        cleaned = RULES.text(written)
+        for needle in case.needles:
+            assert needle not in cleaned, (written, cleaned)
+
+
 # ---- by key
 
 @pytest.mark.parametrize("key", ["password", "PASSWORD", "db.password", "user-passwd", "api_key", "apiKey",
