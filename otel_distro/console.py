@@ -25,14 +25,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
-from pythonjsonlogger.json import JsonFormatter
-
 from otel_distro.redaction import Redactor
 
-# Attributes of a LogRecord that are not the user's extras (taskName: Python 3.12+).
-_NOT_EXTRA = frozenset([*RESERVED_ATTRS, "message", "taskName", "otelSpanID", "otelTraceID",
-                        "otelTraceSampled", "otelServiceName"])
+# Attributes of a LogRecord that are not the user's extras, besides
+# python-json-logger's RESERVED_ATTRS (taskName: Python 3.12+).
+_NOT_EXTRA_EITHER = ("message", "taskName", "otelSpanID", "otelTraceID", "otelTraceSampled", "otelServiceName")
 
 
 _last_second: tuple[int, str] = (-1, "")  # one tuple: read and replaced whole, from any thread
@@ -66,9 +63,15 @@ class ConsoleFormat:
     """Builds one console line from an Entry (redacted when a redactor is given)."""
 
     def __init__(self, service_name: str, redactor: Redactor | None) -> None:
+        # Imported here: a service with the console format off never loads it (~1 ms of start-up).
+        from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
+        from pythonjsonlogger.json import JsonFormatter
+
         self.service_name = service_name
         self.redactor = redactor
         self._json = JsonFormatter()
+        self._merge_record_extra = merge_record_extra
+        self._not_extra = frozenset([*RESERVED_ATTRS, *_NOT_EXTRA_EITHER])
 
     def fields(self, entry: Entry) -> dict[str, Any]:
         record, r = entry.record, self.redactor
@@ -83,7 +86,7 @@ class ConsoleFormat:
             data["trace_id"] = f"{entry.context.trace_id:032x}"
             data["span_id"] = f"{entry.context.span_id:016x}"
         extras: dict[str, Any] = {}
-        merge_record_extra(record, extras, reserved=_NOT_EXTRA)
+        self._merge_record_extra(record, extras, reserved=self._not_extra)
         for key, value in extras.items():
             if key not in data:
                 data[key] = r.value(key, _plain(value)) if r else value

@@ -110,7 +110,7 @@ _PAIR_VALUE = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"')\]}]+")
 # A value that is itself a key: '"name": ' after a quoted one, 'name: ' after a bare one.
 _OP_AFTER_QUOTED = re.compile(r"[ \t]*[=:][ \t]*")
 _GAP_AFTER_NAME = re.compile(r"[ \t]+")
-_AUTH_SCHEME = re.compile(r"(?i)(?:bearer|basic)\s")
+_AUTH_SCHEME = re.compile(r"(?i)(?:bearer|basic)[ \t]+")
 
 # Cheap pre-checks: text in which neither finds anything cannot match a built-in
 # rule, so the rules' long alternation (slow: tried at every position) is skipped.
@@ -182,26 +182,17 @@ class Redactor:
 
     def __init__(self, extra_keys: Sequence[str] = (), extra_patterns: Sequence[str] = (),
                  emails: str = "mask") -> None:
-        extra = [re.escape(normalise_key(k)) for k in extra_keys if normalise_key(k)]
-        self._key_re = _word_regex([*_KEY_WORDS, *extra])
-        self._query_re = _word_regex([*_KEY_WORDS, *_QUERY_WORDS, *extra])
+        # The big patterns compile on first use, in the export thread: ~2 ms
+        # that start-up would otherwise pay.
+        self._extra_keys = [re.escape(normalise_key(k)) for k in extra_keys if normalise_key(k)]
         self.emails = emails
-        rules = list(_VALUE_RULES)
-        if emails == "keep":
-            rules = [r for r in rules if r[0] != "email"]
+        self._rules = [r for r in _VALUE_RULES if emails != "keep" or r[0] != "email"]
         self._user: list[re.Pattern[str]] = []
         for pattern in extra_patterns:
             try:
                 self._user.append(re.compile(pattern))
             except re.error as err:  # settings already reported it; never fail here
                 _log.debug("otel-distro: redaction pattern %r skipped: %s", pattern, err)
-        self._values = _alternation(rules)
-        # A handler may decline its match ("Bearer plain", a digit run that is
-        # no card); the rules after it still get their turn at that position,
-        # or "000000000000000000@example.com" would keep its address.
-        self._after: dict[str, re.Pattern[str]] = {
-            name: _alternation(rules[i + 1:]) for i, (name, _) in enumerate(rules)
-            if name in _MAY_DECLINE and rules[i + 1:]}
         self._handlers: dict[str, Callable[[re.Match[str]], str]] = {
             "urlcred": lambda m: m.group("urlcred_head") + REDACTED,
             "auth": self._auth,
@@ -212,6 +203,27 @@ class Redactor:
         self._is_secret_key = functools.lru_cache(maxsize=4096)(self._classify_key)
         self._is_secret_query = functools.lru_cache(maxsize=1024)(
             lambda name: bool(self._query_re.search(normalise_key(name))))
+
+    @functools.cached_property
+    def _key_re(self) -> re.Pattern[str]:
+        return _word_regex([*_KEY_WORDS, *self._extra_keys])
+
+    @functools.cached_property
+    def _query_re(self) -> re.Pattern[str]:
+        return _word_regex([*_KEY_WORDS, *_QUERY_WORDS, *self._extra_keys])
+
+    @functools.cached_property
+    def _values(self) -> re.Pattern[str]:
+        return _alternation(self._rules)
+
+    @functools.cached_property
+    def _after(self) -> dict[str, re.Pattern[str]]:
+        # A handler may decline its match ("Bearer plain", a digit run that is
+        # no card); the rules after it still get their turn at that position,
+        # or "000000000000000000@example.com" would keep its address.
+        rules = self._rules
+        return {name: _alternation(rules[i + 1:]) for i, (name, _) in enumerate(rules)
+                if name in _MAY_DECLINE and rules[i + 1:]}
 
     # -- keys
     def _classify_key(self, key: str) -> bool:
@@ -291,12 +303,18 @@ class Redactor:
             name = m.group("name")
             secret = (self._is_secret_query(name) if m.group("lead") and m.group("op") == "="
                       else self._is_secret_key(name))
-            if not secret or _AUTH_SCHEME.match(text, m.end()):
-                continue  # "Authorization: Bearer <token>": the token rule takes it
+            if not secret:
+                continue
             start = m.end()
             # 'secret: "password": "x"' or 'token: api_key: x': the value is
             # the next pair's key, so that pair's value goes too.
-            while (value := _PAIR_VALUE.match(text, start)) is not None:
+            while True:
+                scheme = _AUTH_SCHEME.match(text, start)
+                if scheme is not None:  # "Authorization: Bearer <token>": the scheme stays, the token goes
+                    start = scheme.end()
+                value = _PAIR_VALUE.match(text, start)
+                if value is None:
+                    break
                 found = value.group()
                 out.append(text[last:start])
                 out.append(found[0] + REDACTED + found[0] if found[0] in "\"'" else REDACTED)
