@@ -249,10 +249,15 @@ class Redactor:
         if self._user:
             for pattern in self._user:
                 text = pattern.sub(REDACTED, text)
+        # Value rules see the text before the pair rule replaces anything: a
+        # PEM block after "password:" must not lose its "-----BEGIN" first.
+        if _TRIGGER_WORDS.search(text) or _TRIGGER_DIGITS.search(text):
+            text = self._by_value(text)
         if "=" in text or ":" in text:
             text = self._pairs(text)
-        if not _TRIGGER_WORDS.search(text) and not _TRIGGER_DIGITS.search(text):
-            return text
+        return text
+
+    def _by_value(self, text: str) -> str:
         out: list[str] = []
         last = pos = 0
         while (m := self._values.search(text, pos)) is not None:
@@ -313,7 +318,7 @@ class Redactor:
                 if scheme is not None:  # "Authorization: Bearer <token>": the scheme stays, the token goes
                     start = scheme.end()
                 value = _PAIR_VALUE.match(text, start)
-                if value is None:
+                if value is None or text.startswith(REDACTED, start):  # a value rule took it
                     break
                 found = value.group()
                 out.append(text[last:start])

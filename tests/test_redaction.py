@@ -48,8 +48,9 @@ def test_secrets_are_removed_from_log_bodies_maps_and_lists(drawn) -> None:
 
 @pytest.mark.parametrize("text", ['secrets="db.password": "DrsRW7Z4J5H!" "', "token: password: 0A00000000 x",
                                   "secret=X-Api-Key: 0A00000000", "x secret: 'api_key': '0A00000000'",
-                                  "password:  Authorization: Bearer 0A00000000 ", "api_key: Bearer 0A00000000"])
-def test_a_secret_value_that_is_the_next_pairs_key_does_not_hide_that_pair(text: str) -> None:
+                                  "password:  Authorization: Bearer 0A00000000 ", "api_key: Bearer 0A00000000",
+                                  "password: -----BEGIN PRIVATE KEY-----\nMIIB0A00000000\n-----END PRIVATE KEY-----"])
+def test_a_secret_keys_value_never_hides_another_secret(text: str) -> None:
     cleaned = RULES.text(text)
     assert "DrsRW7Z4J5H!" not in cleaned and "0A00000000" not in cleaned, cleaned
 
@@ -73,8 +74,10 @@ def test_a_match_a_rule_declines_leaves_its_text_to_the_other_rules(text: str, n
 
 
 @FAST
-@given(st.sampled_from(["Bearer ", "basic ", "1234567890123 ", "4111111111111112 "]), embedded())
-def test_secrets_after_a_declined_match_are_still_found(prefix: str, drawn) -> None:
+@given(st.sampled_from(["Bearer ", "basic ", "1234567890123 ", "4111111111111112 ",  # declined matches
+                        "password: ", "token=", '"secret": ', "Authorization: ", "?api_key="]),  # secret keys
+       embedded())
+def test_secrets_after_a_declined_match_or_a_secret_key_are_still_found(prefix: str, drawn) -> None:
     case, text = drawn
     for written in (prefix + case.text, prefix + text):
         cleaned = RULES.text(written)
