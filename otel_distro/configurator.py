@@ -103,7 +103,9 @@ def _build(chosen: settings.Settings) -> Telemetry:
         logs.install_bridge(logger_provider, chosen.log_export_level, export=bool(chosen.logs_exporter),
                             console=console.from_settings(chosen, name, redaction.from_settings(chosen)))
     if chosen.system_metrics and readers:
-        metrics_.start_system_metrics(meter_provider)
+        from otel_distro import process_metrics
+
+        process_metrics.start(meter_provider)
     resource.refresh_process_after_fork([tracer_provider, meter_provider, logger_provider])
     diagnostics.rate_limit_export_errors(chosen.export_error_interval_s)
     atexit.register(shutdown)

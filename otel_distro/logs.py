@@ -26,6 +26,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -118,10 +119,50 @@ def _attribute_value(value: Any) -> Any:
     return str(value)
 
 
+# What a LogRecord holds of its own (and Formatter adds): everything else in
+# its __dict__ came from ``extra``.
+_RECORD_FIELDS = frozenset({
+    "args", "asctime", "created", "exc_info", "exc_text", "filename", "funcName", "levelname", "levelno",
+    "lineno", "message", "module", "msecs", "msg", "name", "pathname", "process", "processName",
+    "relativeCreated", "stack_info", "taskName", "thread", "threadName"})
+
+
+def _record_attributes(record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
+    """A record's ``extra`` fields and exception as attributes, and its event name.
+
+    The event name comes from ``otel.event.name`` (stable) or ``event.name``
+    (deprecated), which are not kept as attributes; ``None`` values are left out.
+    """
+    attributes = {key: _attribute_value(value) for key, value in vars(record).items()
+                  if key not in _RECORD_FIELDS and value is not None}
+    event_name = attributes.pop("otel.event.name", None)
+    deprecated_event_name = attributes.pop("event.name", None)
+    if event_name is None:
+        event_name = deprecated_event_name
+    if record.exc_info:
+        kind, exc, tb = record.exc_info
+        if kind is not None:
+            attributes["exception.type"] = kind.__name__
+        if exc is not None:
+            attributes["exception.message"] = _exception_message(exc)
+        if tb is not None:
+            attributes["exception.stacktrace"] = "".join(traceback.format_exception(kind, exc, tb))
+    return attributes, event_name if event_name is None else str(event_name)
+
+
+def _exception_message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a broken __str__ must not lose the record
+        return type(exc).__name__
+
+
 def _bridge_handler_class() -> type[logging.Handler]:
+    # The handler is ours rather than a subclass of the contrib logging
+    # instrumentation's: importing that package loads the instrumentor framework
+    # (packaging, wrapt, dependency checks: ~20 ms of start-up) for one base class.
     from opentelemetry._logs import LogRecord, NoOpLogger, get_logger
     from opentelemetry.instrumentation.log_utils import std_to_otel
-    from opentelemetry.instrumentation.logging.handler import LoggingHandler
     from opentelemetry.sdk._logs import Logger as SdkLogger
     from opentelemetry.sdk._logs import ReadableLogRecord
     from opentelemetry.trace import (
@@ -133,7 +174,7 @@ def _bridge_handler_class() -> type[logging.Handler]:
 
     severity_texts = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
-    class BridgeHandler(LoggingHandler):
+    class BridgeHandler(logging.Handler):
         """Queues records in the logging thread; a worker exports them and writes the console lines.
 
         ``extra`` values the SDK would reject are turned into text.
@@ -143,7 +184,8 @@ def _bridge_handler_class() -> type[logging.Handler]:
                      console: ConsoleWriter | None = None, queue_size: int = BRIDGE_QUEUE_SIZE) -> None:
             # With a console, every record reaching the root logger is printed;
             # only those at export_level or above are exported.
-            super().__init__(level=logging.NOTSET if console else level, logger_provider=logger_provider)
+            super().__init__(level=logging.NOTSET if console else level)
+            self._logger_provider = logger_provider
             self.export_level = level if export else sys.maxsize
             self.console = console
             self.queue_size = queue_size
@@ -246,7 +288,7 @@ def _bridge_handler_class() -> type[logging.Handler]:
                     self._loggers[record.name] = logger
             if isinstance(logger, NoOpLogger):
                 return
-            attributes, event_name = self._get_attributes(record)
+            attributes, event_name = _record_attributes(record)
             queues = self._batch_queues()
             limits = logger._log_record_limits if type(logger) is SdkLogger else None
             if queues is not None and limits is not None and kept_as_is(
@@ -323,11 +365,6 @@ def _bridge_handler_class() -> type[logging.Handler]:
                                                  instrumentation_scope=logger.instrumentation_scope,
                                                  limits=logger._log_record_limits)
                 put(readable)
-
-        def _get_attributes(self, record: logging.LogRecord) -> Any:
-            attributes, event_name = super()._get_attributes(record)
-            return {k: _attribute_value(v) for k, v in attributes.items()
-                    if v is not None}, event_name
 
         # ---- flushing
         def drain(self, timeout: float = 5.0) -> bool:

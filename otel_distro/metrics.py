@@ -218,28 +218,3 @@ def _renew_collection_locks_after_fork(provider: MeterProvider) -> None:
             pass
 
     os.register_at_fork(after_in_child=renew)
-
-
-# Process and runtime metrics: the process's own, not the whole host's.
-SYSTEM_METRICS_CONFIG: dict[str, list[str] | None] = {
-    "process.cpu.time": ["user", "system"],
-    "process.cpu.utilization": ["user", "system"],
-    "process.memory.usage": None,
-    "process.memory.virtual": None,
-    "process.open_file_descriptor.count": None,
-    "process.thread.count": None,
-    "process.context_switches": ["involuntary", "voluntary"],
-    "cpython.gc.collections": None,
-    "cpython.gc.collected_objects": None,
-    "cpython.gc.uncollectable_objects": None,
-}
-
-
-def start_system_metrics(provider: MeterProvider) -> None:
-    from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
-
-    instrumentor = SystemMetricsInstrumentor(config=SYSTEM_METRICS_CONFIG)
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        # Its one requirement, psutil, is a dependency of the distro: the check would only
-        # read installed packages' metadata (~2 ms of start-up).
-        instrumentor.instrument(meter_provider=provider, skip_dep_check=True)

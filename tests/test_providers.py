@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import re
@@ -165,9 +166,7 @@ def bridged(pipeline: Pipeline) -> Iterator[Pipeline]:
 
 
 def _bridges() -> int:
-    from opentelemetry.instrumentation.logging.handler import LoggingHandler
-
-    return sum(isinstance(h, LoggingHandler) for h in logging.getLogger().handlers)
+    return sum(type(h).__name__ in ("BridgeHandler", "LoggingHandler") for h in logging.getLogger().handlers)
 
 
 def test_log_records_carry_the_active_trace(bridged: Pipeline) -> None:
@@ -204,6 +203,29 @@ def test_records_below_the_export_level_stay_local(bridged: Pipeline) -> None:
     logs.bridge().flush()
     assert [r for r in bridged.records.get_finished_logs() if r.log_record.body == "loud"]
     assert not [r for r in bridged.records.get_finished_logs() if r.log_record.body == "chatty"]
+
+
+def test_extras_become_attributes_and_the_event_name_is_lifted_out(bridged: Pipeline) -> None:
+    logging.getLogger().setLevel(logging.INFO)
+    log = logging.getLogger("shop")
+    log.info("checkout", extra={"order_id": 7, "total": 9.5, "tags": ["a", "b"], "missing": None,
+                                "when": datetime.date(2026, 1, 2), "otel.event.name": "shop.checkout",
+                                "event.name": "ignored.deprecated"})
+    log.info("old style", extra={"event.name": "shop.legacy"})
+    try:
+        raise KeyError("sku-9")
+    except KeyError:
+        log.exception("lookup failed")
+    logs.bridge().flush()
+    by_body = {r.log_record.body: r.log_record for r in bridged.records.get_finished_logs()}
+    checkout = by_body["checkout"]
+    assert dict(checkout.attributes) == {"order_id": 7, "total": 9.5, "tags": ("a", "b"), "when": "2026-01-02"}
+    assert checkout.event_name == "shop.checkout"
+    assert by_body["old style"].event_name == "shop.legacy" and not by_body["old style"].attributes
+    failed = dict(by_body["lookup failed"].attributes)
+    assert failed["exception.type"] == "KeyError" and failed["exception.message"] == "'sku-9'"
+    assert 'raise KeyError("sku-9")' in failed["exception.stacktrace"]
+    assert not {"lineno", "pathname", "funcName", "msg", "args", "exc_info"} & set(failed)
 
 
 # ----------------------------------------------------------------- resource
