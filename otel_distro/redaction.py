@@ -104,8 +104,8 @@ _VALUE_RULES: tuple[tuple[str, str], ...] = (
 
 # key=value, key: value, "key": "value", ?key=value: the value goes when the key is a secret.
 _PAIR_HEAD = re.compile(
-    r"(?P<lead>[?&;]?)(?P<quote>[\"']?)(?<![A-Za-z0-9_.\-\[\]%])"
-    r"(?P<name>[A-Za-z_][A-Za-z0-9_.\-\[\]%]{0,63})(?P=quote)[ \t]*(?P<op>=|:)[ \t]*")
+    r"(?P<lead>[?&;]?)[\"']?(?<![A-Za-z0-9_.\-\[\]%])"
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_.\-\[\]%]{0,63})[\"']?[ \t]*(?P<op>=|:)[ \t]*")
 _PAIR_VALUE = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"')\]}]+")
 # A value that is itself a key: '"name": ' after a quoted one, 'name: ' after a bare one.
 _OP_AFTER_QUOTED = re.compile(r"[ \t]*[=:][ \t]*")
@@ -301,9 +301,11 @@ class Redactor:
 
     def _pairs(self, text: str) -> str:
         out: list[str] = []
-        last = 0
-        for m in _PAIR_HEAD.finditer(text):
-            if m.start() < last:
+        last = pos = 0
+        while (m := _PAIR_HEAD.search(text, pos)) is not None:
+            pos = m.end()
+            if m.start() < last:  # it overlaps a value already taken: look again from that value's end
+                pos = last
                 continue
             name = m.group("name")
             secret = (self._is_secret_query(name) if m.group("lead") and m.group("op") == "="

@@ -49,7 +49,8 @@ def test_secrets_are_removed_from_log_bodies_maps_and_lists(drawn) -> None:
 @pytest.mark.parametrize("text", ['secrets="db.password": "DrsRW7Z4J5H!" "', "token: password: 0A00000000 x",
                                   "secret=X-Api-Key: 0A00000000", "x secret: 'api_key': '0A00000000'",
                                   "password:  Authorization: Bearer 0A00000000 ", "api_key: Bearer 0A00000000",
-                                  "password: -----BEGIN PRIVATE KEY-----\nMIIB0A00000000\n-----END PRIVATE KEY-----"])
+                                  "password: -----BEGIN PRIVATE KEY-----\nMIIB0A00000000\n-----END PRIVATE KEY-----",
+                                  'password:  ""password": "0A00000000" '])
 def test_a_secret_keys_value_never_hides_another_secret(text: str) -> None:
     cleaned = RULES.text(text)
     assert "DrsRW7Z4J5H!" not in cleaned and "0A00000000" not in cleaned, cleaned
