@@ -140,7 +140,40 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-# Rules whose handler can find its match harmless and hand it back unchanged.
+# Where a rule found a secret: start, end, the replacement, and whether the
+# replacement hides all of it (an e-mail masked as "j***@example.com" does not).
+_Span = tuple[int, int, str, bool]
+
+
+def _rewrite(text: str, spans: list[_Span]) -> str:
+    """``text`` with the spans replaced; where spans overlap, the replacement covers them all.
+
+    A span inside another that hides everything takes that one's replacement;
+    any other overlap becomes one [REDACTED] over both.
+    """
+    spans.sort(key=lambda span: (span[0], -span[1], not span[3]))
+    out: list[str] = []
+    last = 0
+    current: list[Any] | None = None
+    for start, end, replacement, whole in spans:
+        if current is not None and start < current[1]:
+            if not (end <= current[1] and current[3]):
+                current[1], current[2], current[3] = max(end, current[1]), REDACTED, True
+            continue
+        if current is not None:
+            out.append(text[last:current[0]])
+            out.append(current[2])
+            last = current[1]
+        current = [start, end, replacement, whole]
+    if current is not None:
+        out.append(text[last:current[0]])
+        out.append(current[2])
+        last = current[1]
+    out.append(text[last:])
+    return "".join(out)
+
+
+# Rules whose handler may decline its match (returns None): the rest still get a look.
 _MAY_DECLINE = frozenset({"auth", "card"})
 
 
@@ -193,8 +226,9 @@ class Redactor:
                 self._user.append(re.compile(pattern))
             except re.error as err:  # settings already reported it; never fail here
                 _log.debug("otel-distro: redaction pattern %r skipped: %s", pattern, err)
-        self._handlers: dict[str, Callable[[re.Match[str]], str]] = {
-            "urlcred": lambda m: m.group("urlcred_head") + REDACTED,
+        # A handler gives the part of its match to replace, or None to decline it.
+        self._handlers: dict[str, Callable[[re.Match[str]], _Span | None]] = {
+            "urlcred": lambda m: (m.end("urlcred_head"), m.end(), REDACTED, True),
             "auth": self._auth,
             "card": self._card,
             "email": self._email,
@@ -249,58 +283,52 @@ class Redactor:
         if self._user:
             for pattern in self._user:
                 text = pattern.sub(REDACTED, text)
-        # Value rules see the text before the pair rule replaces anything: a
-        # PEM block after "password:" must not lose its "-----BEGIN" first.
-        if _TRIGGER_WORDS.search(text) or _TRIGGER_DIGITS.search(text):
-            text = self._by_value(text)
+        # Both rule sets judge the original text and their findings are merged:
+        # neither can hide a secret from the other by rewriting first (a PEM
+        # block after "password:", a key name inside "Bearer KEY=value").
+        spans: list[_Span] = []
         if "=" in text or ":" in text:
-            text = self._pairs(text)
-        return text
+            self._pair_spans(text, spans)  # first: where spans tie, a secret key's [REDACTED] wins
+        if _TRIGGER_WORDS.search(text) or _TRIGGER_DIGITS.search(text):
+            self._value_spans(text, spans)
+        return _rewrite(text, spans) if spans else text
 
-    def _by_value(self, text: str) -> str:
-        out: list[str] = []
-        last = pos = 0
+    def _value_spans(self, text: str, spans: list[_Span]) -> None:
+        pos = 0
         while (m := self._values.search(text, pos)) is not None:
-            claimed = self._claim(m)
-            if claimed is None:
+            span = self._claim(m)
+            if span is None:
                 # Every rule declined here. The rest of the match is still judged,
                 # but no rule starts inside a word ("Bearer", a digit group), so
                 # the search goes on from that first word's end.
                 pos = _WORD.match(text, m.start() + 1).end()  # type: ignore[union-attr]
                 continue
-            end, replacement = claimed
-            out.append(text[last:m.start()])
-            out.append(replacement)
-            last = pos = end
-        if not out:
-            return text
-        out.append(text[last:])
-        return "".join(out)
+            spans.append(span)
+            pos = m.end()
 
-    def _claim(self, m: re.Match[str] | None) -> tuple[int, str] | None:
-        """End and replacement of the secret found where ``m`` starts; None when every rule declines it."""
+    def _claim(self, m: re.Match[str] | None) -> _Span | None:
+        """The secret found where ``m`` starts; None when every rule declines it."""
         while m is not None:
             name = m.lastgroup or ""
             handler = self._handlers.get(name)
             if handler is None:
-                return m.end(), REDACTED
-            replacement = handler(m)
-            if replacement != m.group(0):
-                return m.end(), replacement
+                return m.start(), m.end(), REDACTED, True
+            span = handler(m)
+            if span is not None:
+                return span
             later = self._after.get(name)
             m = later.match(m.string, m.start()) if later is not None else None
         return None
 
     @staticmethod
-    def _auth(m: re.Match[str]) -> str:
+    def _auth(m: re.Match[str]) -> _Span | None:
         value = m.group("auth_value")
         # "Bearer" followed by an ordinary word ("basic authentication") is prose.
         if len(value) < 16 or (value.isalpha() and value.islower()):
-            return m.group(0)
-        return m.group("auth_scheme") + m.group("auth_gap") + REDACTED
+            return None
+        return m.start("auth_value"), m.end(), REDACTED, True
 
-    def _pairs(self, text: str) -> str:
-        out: list[str] = []
+    def _pair_spans(self, text: str, spans: list[_Span]) -> None:
         last = pos = 0
         while (m := _PAIR_HEAD.search(text, pos)) is not None:
             pos = m.end()
@@ -320,41 +348,33 @@ class Redactor:
                 if scheme is not None:  # "Authorization: Bearer <token>": the scheme stays, the token goes
                     start = scheme.end()
                 value = _PAIR_VALUE.match(text, start)
-                if value is None or text.startswith(REDACTED, start):  # a value rule took it
+                if value is None or text.startswith(REDACTED, start):  # already replaced (a user pattern)
                     break
                 found = value.group()
-                out.append(text[last:start])
-                out.append(found[0] + REDACTED + found[0] if found[0] in "\"'" else REDACTED)
+                quote = found[0] if found[0] in "\"'" else ""
+                spans.append((start, value.end(), quote + REDACTED + quote, True))
                 last = value.end()
-                then = (_OP_AFTER_QUOTED if found[0] in "\"'" else _GAP_AFTER_NAME if found[-1] == ":"
-                        else None)
+                then = _OP_AFTER_QUOTED if quote else _GAP_AFTER_NAME if found[-1] == ":" else None
                 chained = then.match(text, last) if then else None
                 if chained is None:
                     break
                 start = chained.end()
-        if not out:
-            return text
-        out.append(text[last:])
-        return "".join(out)
 
     @staticmethod
-    def _card(m: re.Match[str]) -> str:
+    def _card(m: re.Match[str]) -> _Span | None:
         run = m.group(0)
         found = _card_span(run)
-        if found is None:
-            return run
-        start, end = found
-        if [len(g) for g in run.split("-")] == [8, 4, 4, 4, 12]:
-            return run  # a UUID that happens to be all digits
-        return run[:start] + REDACTED + run[end:]
+        if found is None or [len(g) for g in run.split("-")] == [8, 4, 4, 4, 12]:
+            return None  # no card, or a UUID that happens to be all digits
+        return m.start() + found[0], m.start() + found[1], REDACTED, True
 
-    def _email(self, m: re.Match[str]) -> str:
+    def _email(self, m: re.Match[str]) -> _Span:
         address = m.group(0)
         local, _, domain = address.rpartition("@")
         if self.emails == "hash":
             digest = hashlib.sha256(address.lower().encode()).hexdigest()[:16]
-            return f"[email:{digest}]"
-        return f"{local[:1]}***@{domain}"
+            return m.start(), m.end(), f"[email:{digest}]", True
+        return m.start(), m.end(), f"{local[:1]}***@{domain}", False
 
     # -- values
     def value(self, key: str | None, value: Any) -> Any:

@@ -50,7 +50,7 @@ def test_secrets_are_removed_from_log_bodies_maps_and_lists(drawn) -> None:
                                   "secret=X-Api-Key: 0A00000000", "x secret: 'api_key': '0A00000000'",
                                   "password:  Authorization: Bearer 0A00000000 ", "api_key: Bearer 0A00000000",
                                   "password: -----BEGIN PRIVATE KEY-----\nMIIB0A00000000\n-----END PRIVATE KEY-----",
-                                  'password:  ""password": "0A00000000" '])
+                                  'password:  ""password": "0A00000000" ', "Bearer  AWS_SECRET_ACCESS_KEY=0A00000000 "])
 def test_a_secret_keys_value_never_hides_another_secret(text: str) -> None:
     cleaned = RULES.text(text)
     assert "DrsRW7Z4J5H!" not in cleaned and "0A00000000" not in cleaned, cleaned
@@ -129,6 +129,11 @@ def test_email_modes() -> None:
     assert hashed.startswith("from [email:") and "Jane.Doe" not in hashed
     assert hashed == Redactor(emails="hash").text("from jane.doe@EXAMPLE.com ok")  # one person, one hash
     assert Redactor(emails="keep").text(text) == text
+
+
+@pytest.mark.parametrize("emails", ["mask", "hash", "keep"])
+def test_an_address_that_is_a_secret_keys_value_is_redacted_whole(emails: str) -> None:
+    assert Redactor(emails=emails).text("password=jane@example.com") == "password=[REDACTED]"
 
 
 def test_card_numbers_need_luhn_and_a_network_digit() -> None:
