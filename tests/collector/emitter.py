@@ -21,11 +21,12 @@ import threading
 import time
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import start_http_server
+
+from otel_distro import process_metrics
 
 SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
 TOKENS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
@@ -47,7 +48,7 @@ def main() -> None:
     ]
     provider = MeterProvider(metric_readers=[reader], views=views,
                              resource=Resource.create({"service.name": service}))
-    SystemMetricsInstrumentor().instrument(meter_provider=provider)
+    process_metrics.start(provider)  # the distro's process metrics, as a service exports them
     meter = provider.get_meter("otel_distro.tests.emitter")
 
     http = meter.create_histogram("http.server.request.duration", unit="s")
