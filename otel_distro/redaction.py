@@ -151,24 +151,20 @@ def _rewrite(text: str, spans: list[_Span]) -> str:
     A span inside another that hides everything takes that one's replacement;
     any other overlap becomes one [REDACTED] over both.
     """
-    spans.sort(key=lambda span: (span[0], -span[1], not span[3]))
+    merged: list[list[Any]] = []
+    for start, end, replacement, whole in sorted(spans, key=lambda span: (span[0], -span[1], not span[3])):
+        if merged and start < merged[-1][1]:
+            before = merged[-1]
+            if not (end <= before[1] and before[3]):
+                before[1], before[2], before[3] = max(end, before[1]), REDACTED, True
+            continue
+        merged.append([start, end, replacement, whole])
     out: list[str] = []
     last = 0
-    current: list[Any] | None = None
-    for start, end, replacement, whole in spans:
-        if current is not None and start < current[1]:
-            if not (end <= current[1] and current[3]):
-                current[1], current[2], current[3] = max(end, current[1]), REDACTED, True
-            continue
-        if current is not None:
-            out.append(text[last:current[0]])
-            out.append(current[2])
-            last = current[1]
-        current = [start, end, replacement, whole]
-    if current is not None:
-        out.append(text[last:current[0]])
-        out.append(current[2])
-        last = current[1]
+    for start, end, replacement, _ in merged:
+        out.append(text[last:start])
+        out.append(replacement)
+        last = end
     out.append(text[last:])
     return "".join(out)
 
