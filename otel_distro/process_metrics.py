@@ -51,39 +51,35 @@ class ProcessMetrics:
         self._last_cpu = self._cpu_sample()
         self._reported: set[str] = set()
         meter = provider.get_meter(SCOPE_NAME, __version__)
-        meter.create_observable_counter(
-            "process.cpu.time", [self._guarded("process.cpu.time", self._cpu_time)], unit="s",
-            description="CPU seconds used by the process, by mode.")
-        meter.create_observable_gauge(
-            "process.cpu.utilization", [self._guarded("process.cpu.utilization", self._cpu_utilization)],
-            unit="1", description="CPU time used since the last collection, divided by the elapsed time "
-                                  "and by the number of CPUs the process may run on.")
-        meter.create_observable_up_down_counter(
-            "process.memory.usage", [self._guarded("process.memory.usage", self._memory_usage)], unit="By",
-            description="Physical memory in use by the process (resident set size).")
-        meter.create_observable_up_down_counter(
-            "process.memory.virtual", [self._guarded("process.memory.virtual", self._memory_virtual)],
-            unit="By", description="Virtual memory committed by the process.")
-        if hasattr(self._process, "num_fds"):
-            meter.create_observable_up_down_counter(
-                "process.open_file_descriptor.count",
-                [self._guarded("process.open_file_descriptor.count", self._open_fds)],
-                unit="{file_descriptor}", description="File descriptors open in the process.")
-        meter.create_observable_up_down_counter(
-            "process.thread.count", [self._guarded("process.thread.count", self._threads)], unit="{thread}",
-            description="Threads of the process.")
-        meter.create_observable_counter(
-            "process.context_switches", [self._guarded("process.context_switches", self._context_switches)],
-            unit="{context_switch}", description="Times the process was switched out, by kind.")
-        for name, stat, unit, description in (
-                ("cpython.gc.collections", "collections", "{collection}",
-                 "Collections of each generation since the interpreter started."),
-                ("cpython.gc.collected_objects", "collected", "{object}",
-                 "Objects the collector freed since the interpreter started, by generation."),
-                ("cpython.gc.uncollectable_objects", "uncollectable", "{object}",
-                 "Objects the collector found but could not free since the interpreter started.")):
-            meter.create_observable_counter(name, [self._guarded(name, _gc_stat(stat))], unit=unit,
-                                            description=description)
+        for kind, name, read, unit, description in self._instruments():
+            create = getattr(meter, f"create_observable_{kind}")
+            create(name, [self._guarded(name, read)], unit=unit, description=description)
+
+    def _instruments(self) -> list[tuple[str, str, Callable[[], Iterable[Observation]], str, str]]:
+        """(kind, name, reading, unit, description) of each instrument this process can observe."""
+        made: list[tuple[str, str, Callable[[], Iterable[Observation]], str, str]] = [
+            ("counter", "process.cpu.time", self._cpu_time, "s", "CPU seconds used by the process, by mode."),
+            ("gauge", "process.cpu.utilization", self._cpu_utilization, "1",
+             "CPU time used since the last collection, divided by the elapsed time "
+             "and by the number of CPUs the process may run on."),
+            ("up_down_counter", "process.memory.usage", self._memory_usage, "By",
+             "Physical memory in use by the process (resident set size)."),
+            ("up_down_counter", "process.memory.virtual", self._memory_virtual, "By",
+             "Virtual memory committed by the process."),
+            ("up_down_counter", "process.thread.count", self._threads, "{thread}", "Threads of the process."),
+            ("counter", "process.context_switches", self._context_switches, "{context_switch}",
+             "Times the process was switched out, by kind."),
+            ("counter", "cpython.gc.collections", _gc_stat("collections"), "{collection}",
+             "Collections of each generation since the interpreter started."),
+            ("counter", "cpython.gc.collected_objects", _gc_stat("collected"), "{object}",
+             "Objects the collector freed since the interpreter started, by generation."),
+            ("counter", "cpython.gc.uncollectable_objects", _gc_stat("uncollectable"), "{object}",
+             "Objects the collector found but could not free since the interpreter started."),
+        ]
+        if hasattr(self._process, "num_fds"):  # not on Windows
+            made.append(("up_down_counter", "process.open_file_descriptor.count", self._open_fds,
+                         "{file_descriptor}", "File descriptors open in the process."))
+        return made
 
     # A forked child inherits the parent's psutil.Process: it would report the parent.
     def _current(self) -> psutil.Process:
