@@ -27,9 +27,14 @@ from typing import IO, Any
 
 from otel_distro.redaction import Redactor
 
-# Attributes of a LogRecord that are not the user's extras, besides
-# python-json-logger's RESERVED_ATTRS (taskName: Python 3.12+).
-_NOT_EXTRA_EITHER = ("message", "taskName", "otelSpanID", "otelTraceID", "otelTraceSampled", "otelServiceName")
+# What a LogRecord holds of its own (and Formatter adds; taskName: Python 3.12+):
+# everything else in its __dict__ came from ``extra``. The log bridge uses it too.
+RECORD_FIELDS = frozenset({
+    "args", "asctime", "created", "exc_info", "exc_text", "filename", "funcName", "levelname", "levelno",
+    "lineno", "message", "module", "msecs", "msg", "name", "pathname", "process", "processName",
+    "relativeCreated", "stack_info", "taskName", "thread", "threadName"})
+# Nor are the ids the contrib logging instrumentation's record factory adds.
+_NOT_EXTRA = RECORD_FIELDS | {"otelSpanID", "otelTraceID", "otelTraceSampled", "otelServiceName"}
 
 
 _last_second: tuple[int, str] = (-1, "")  # one tuple: read and replaced whole, from any thread
@@ -64,14 +69,13 @@ class ConsoleFormat:
 
     def __init__(self, service_name: str, redactor: Redactor | None) -> None:
         # Imported here: a service with the console format off never loads it (~1 ms of start-up).
-        from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
+        from pythonjsonlogger.core import merge_record_extra
         from pythonjsonlogger.json import JsonFormatter
 
         self.service_name = service_name
         self.redactor = redactor
         self._json = JsonFormatter()
         self._merge_record_extra = merge_record_extra
-        self._not_extra = frozenset([*RESERVED_ATTRS, *_NOT_EXTRA_EITHER])
 
     def fields(self, entry: Entry) -> dict[str, Any]:
         record, r = entry.record, self.redactor
@@ -86,7 +90,7 @@ class ConsoleFormat:
             data["trace_id"] = f"{entry.context.trace_id:032x}"
             data["span_id"] = f"{entry.context.span_id:016x}"
         extras: dict[str, Any] = {}
-        self._merge_record_extra(record, extras, reserved=self._not_extra)
+        self._merge_record_extra(record, extras, reserved=_NOT_EXTRA)
         for key, value in extras.items():
             if key not in data:
                 data[key] = r.value(key, _plain(value)) if r else value

@@ -37,7 +37,7 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExp
 from opentelemetry.sdk.resources import Resource
 
 from otel_distro import forksafe, redaction
-from otel_distro.console import ConsoleWriter, Entry, is_console_handler
+from otel_distro.console import RECORD_FIELDS, ConsoleWriter, Entry, is_console_handler
 from otel_distro.sdk_limits import kept_as_is
 from otel_distro.settings import Settings, export_file
 
@@ -119,14 +119,6 @@ def _attribute_value(value: Any) -> Any:
     return str(value)
 
 
-# What a LogRecord holds of its own (and Formatter adds): everything else in
-# its __dict__ came from ``extra``.
-_RECORD_FIELDS = frozenset({
-    "args", "asctime", "created", "exc_info", "exc_text", "filename", "funcName", "levelname", "levelno",
-    "lineno", "message", "module", "msecs", "msg", "name", "pathname", "process", "processName",
-    "relativeCreated", "stack_info", "taskName", "thread", "threadName"})
-
-
 def _record_attributes(record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
     """A record's ``extra`` fields and exception as attributes, and its event name.
 
@@ -134,7 +126,7 @@ def _record_attributes(record: logging.LogRecord) -> tuple[dict[str, Any], str |
     (deprecated), which are not kept as attributes; ``None`` values are left out.
     """
     attributes = {key: _attribute_value(value) for key, value in vars(record).items()
-                  if key not in _RECORD_FIELDS and value is not None}
+                  if key not in RECORD_FIELDS and value is not None}
     event_name = attributes.pop("otel.event.name", None)
     deprecated_event_name = attributes.pop("event.name", None)
     if event_name is None:
