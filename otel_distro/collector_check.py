@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from otel_distro import _assets
+
 __all__ = ["DEFAULT_COMPONENTS_FILE", "Problem", "check_config", "check_config_data", "load_components"]
 
-DEFAULT_COMPONENTS_FILE = Path(__file__).resolve().parent.parent / "collector" / "otelcol-contrib-components.yaml"
+DEFAULT_COMPONENTS_FILE = _assets.collector_dir() / "otelcol-contrib-components.yaml"
 
 _CLASSES = ("receivers", "processors", "exporters", "connectors", "extensions")
 _SIGNALS = ("traces", "metrics", "logs", "profiles")

@@ -28,9 +28,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from otel_distro import _assets
 from otel_distro.settings import child_environment
 
-_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+_EXAMPLES = _assets.examples_root() / "examples"
 
 
 def _free_port() -> int:

@@ -23,7 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-COLLECTOR_DIR = Path(__file__).resolve().parent.parent / "collector"
+from otel_distro import _assets
+
+COLLECTOR_DIR = _assets.collector_dir()
 PROMETHEUS_DIR = COLLECTOR_DIR / "prometheus"
 ALERTMANAGER_DIR = COLLECTOR_DIR / "alertmanager"
 COMPRESSED_WINDOW = "10s"

@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from otel_distro import _internal_errors
 from tests.otlp_test_receiver import OtlpTestReceiver
+
+# Under our own tests a swallowed internal error must fail the test that caused it.
+_internal_errors.raise_internal_errors(True)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -25,6 +29,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def production_errors() -> Iterator[None]:
+    """Internal errors reported and swallowed as in production, for tests of that behaviour."""
+    _internal_errors.raise_internal_errors(False)
+    _internal_errors._reset_for_tests()
+    try:
+        yield
+    finally:
+        _internal_errors.raise_internal_errors(True)
+        _internal_errors._reset_for_tests()
 
 
 @pytest.fixture
