@@ -102,8 +102,8 @@ def encode_and_serialize(encode: Callable[[Sequence[Any]], Any], batch: Sequence
 
 def variants(spans: list[Any], records: list[Any]) -> dict[str, Callable[[], Any]]:
     rules = redaction.Redactor()
-    old_spans = redaction._span_exporter_class()(_Sink(encode_spans), rules)
-    old_logs = redaction._log_exporter_class()(_Sink(encode_logs), rules)
+    old_spans = redaction.exporters._span_exporter_class()(_Sink(encode_spans), rules)
+    old_logs = redaction.exporters._log_exporter_class()(_Sink(encode_logs), rules)
     new_redacted, new_plain = otlp_wire.Encoder(rules), otlp_wire.Encoder(None)
     return {
         "spans, redacted, old": lambda: old_spans.export(spans),

@@ -570,7 +570,7 @@ def test_our_encoder_failing_falls_back_to_the_sdk_path(receiver: OtlpTestReceiv
         raise RuntimeError("encoder bug")
 
     monkeypatch.setattr(otlp_wire.Encoder, "encode_spans", broken)
-    redaction._reported.discard("encode spans")
+    redaction.exporters._reported.discard("encode spans")
     wrapped = redaction.wrap_span_exporter(_span_exporter(receiver), RULES)
     with caplog.at_level(logging.WARNING, logger="otel_distro"):
         assert wrapped.export(_real_spans()) is SpanExportResult.SUCCESS

@@ -290,7 +290,7 @@ def test_a_failing_rule_drops_the_batch_and_says_so_once(caplog: pytest.LogCaptu
     chosen = _settings()
     provider = traces.build(chosen, resource.build(chosen), span_exporters=[])
     provider.add_span_processor(SimpleSpanProcessor(wrapped))
-    redaction._reported.discard("spans")
+    redaction.exporters._reported.discard("spans")
     with caplog.at_level(logging.WARNING, logger="otel_distro"):
         for _ in range(3):
             with provider.get_tracer("t").start_as_current_span("s"):
