@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_distro import ai, diagnostics, logs, resource, settings, traces
 from otel_distro import metrics as metrics_
+from otel_distro._sdk_private import provider_resource
 from otel_distro.metrics import PullEndpoint
 
 _log = logging.getLogger("otel_distro")
@@ -106,7 +107,7 @@ def _build(chosen: settings.Settings) -> Telemetry:
         from otel_distro import process_metrics
 
         process_metrics.start(meter_provider)
-    resource.refresh_process_after_fork([tracer_provider, meter_provider, logger_provider])
+    provider_resource.refresh_process_after_fork([tracer_provider, meter_provider, logger_provider])
     diagnostics.rate_limit_export_errors(chosen.export_error_interval_s)
     atexit.register(shutdown)
     _exit_cleanly_on_sigterm()
