@@ -19,13 +19,12 @@ from opentelemetry.sdk.metrics import (
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader
 from opentelemetry.sdk.metrics.view import (
     DropAggregation,
-    ExplicitBucketHistogramAggregation,
     View,
 )
 from opentelemetry.sdk.resources import Resource
 
 from otel_distro import forksafe, redaction
-from otel_distro._sdk_private import metric_locks_after_fork
+from otel_distro._sdk_private import advisory_buckets, metric_locks_after_fork
 from otel_distro.settings import Settings
 
 _log = logging.getLogger("otel_distro")
@@ -35,18 +34,15 @@ SECONDS_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
-class SecondsBucketAggregation(ExplicitBucketHistogramAggregation):
+class SecondsBucketAggregation(advisory_buckets.AdvisedOrDefaultBuckets):
     """The instrument's own advisory boundaries if it has some, else SECONDS_BUCKETS.
 
     The SDK's fallback (0, 5, 10 ... 10000) is shaped for milliseconds: every
     request would land in the first bucket and p95 would mean nothing.
     """
 
-    def _create_aggregation(self, instrument: Any, *args: Any, **kwargs: Any) -> Any:
-        advisory = getattr(instrument, "_advisory", None)
-        advised = getattr(advisory, "explicit_bucket_boundaries", None)
-        chosen = ExplicitBucketHistogramAggregation(None if advised else SECONDS_BUCKETS)
-        return chosen._create_aggregation(instrument, *args, **kwargs)
+    def __init__(self) -> None:
+        super().__init__(SECONDS_BUCKETS)
 
 
 def views() -> list[View]:
