@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_distro import ai, diagnostics, logs, resource, settings, traces
 from otel_distro import metrics as metrics_
+from otel_distro._internal_errors import report_internal_error
 from otel_distro._sdk_private import provider_resource
 from otel_distro.metrics import PullEndpoint
 
@@ -74,8 +75,7 @@ def configure(**overrides: Any) -> Telemetry | None:
         try:
             _telemetry = _build(chosen)
         except Exception as err:  # the host application must start anyway
-            _log.warning("otel-distro: telemetry setup failed, the service runs without it: %s: %s",
-                         type(err).__name__, err)
+            report_internal_error("configure", "telemetry setup failed, the service runs without it", err)
             return None
         return _telemetry
 
@@ -140,7 +140,7 @@ def _flush_and_close(telemetry: Telemetry, timeout_ms: int) -> None:
         try:
             provider.force_flush(timeout_ms)
         except Exception as err:
-            _log.warning("otel-distro: flush failed: %s", err)
+            report_internal_error("shutdown.flush", "flushing telemetry at shutdown failed", err)
     for provider in (telemetry.tracer_provider, telemetry.logger_provider,
                      telemetry.meter_provider):
         try:
@@ -149,7 +149,7 @@ def _flush_and_close(telemetry: Telemetry, timeout_ms: int) -> None:
             else:
                 provider.shutdown()
         except Exception as err:
-            _log.warning("otel-distro: shutdown failed: %s", err)
+            report_internal_error("shutdown", "shutting a telemetry provider down failed", err)
     if telemetry.pull_endpoint is not None:
         telemetry.pull_endpoint.close()
 

@@ -59,7 +59,8 @@ def _propagation_headers() -> frozenset[bytes]:
     """The header names the configured propagators read (traceparent, baggage ... by default)."""
     try:
         return frozenset(f.lower().encode("latin-1") for f in propagate.get_global_textmap().fields)
-    except Exception:
+    except Exception as err:  # every request then goes through the propagators
+        report_internal_error("asgi.propagation_headers", "the propagators' header names could not be read", err)
         return frozenset()
 
 
