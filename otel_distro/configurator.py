@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,12 +55,26 @@ def current() -> Telemetry | None:
     return _telemetry
 
 
-def configure(**overrides: Any) -> Telemetry | None:
+def configure(*, service_name: str | None = None,
+              traces_exporter: str | Sequence[str] | None = None,
+              metrics_exporter: str | Sequence[str] | None = None,
+              logs_exporter: str | Sequence[str] | None = None,
+              otlp_endpoint: str | None = None,
+              sampler: str | None = None,
+              sampler_arg: float | None = None,
+              resource_attributes: Mapping[str, str] | None = None,
+              **overrides: Any) -> Telemetry | None:
     """Set up traces, metrics and logs from the environment; keyword arguments override it.
 
-    Keyword names are the fields of :class:`otel_distro.settings.Settings`
-    (``service_name="shop"``, ``metrics_exporter=("prometheus",)`` ...).
+    Each argument is read and checked as its environment variable would be (``metrics_exporter="prometheus"``
+    as ``OTEL_METRICS_EXPORTER=prometheus``; a list for several); an invalid one is reported on one line naming
+    it and ignored (OTEL_DISTRO_STRICT=true: exit 2). Other keyword names are the fields of
+    :class:`otel_distro.settings.Settings`; an argument left ``None`` keeps the environment's value.
     """
+    named = {"service_name": service_name, "traces_exporter": traces_exporter,
+             "metrics_exporter": metrics_exporter, "logs_exporter": logs_exporter, "otlp_endpoint": otlp_endpoint,
+             "sampler": sampler, "sampler_arg": sampler_arg, "resource_attributes": resource_attributes}
+    overrides.update({name: value for name, value in named.items() if value is not None})
     global _configured, _telemetry
     with _lock:
         if _configured:
