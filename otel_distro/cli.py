@@ -41,10 +41,12 @@ def run_verify(args: argparse.Namespace) -> int:
     return outcome.status
 
 
-def collector_check(path: Path) -> int:
-    """Print each problem of an otelcol config; 0 when there is no error, 1 otherwise."""
+def collector_check(path: Path | None) -> int:
+    """Print each problem of an otelcol config (default: the shipped one); 0 when there is no error, 1 otherwise."""
+    from otel_distro import _assets
     from otel_distro.collector_check import check_config
 
+    path = path or _assets.collector_dir() / "otelcol-config.yaml"
     problems = check_config(path)
     for problem in problems:
         print(f"{problem.severity}: {problem.message}")
@@ -84,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     collector = commands.add_parser("collector", help="Collector configuration tools")
     collector_commands = collector.add_subparsers(dest="collector_command", required=True)
     check = collector_commands.add_parser("check", help="check an otelcol config file")
-    check.add_argument("path", type=Path)
+    check.add_argument("path", type=Path, nargs="?", default=None,
+                       help="the config to check (default: the otelcol-config.yaml shipped with otel-distro)")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return run_doctor(args.json, args.app, args.probe_timeout)

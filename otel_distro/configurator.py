@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_distro import ai, diagnostics, logs, resource, settings, traces
 from otel_distro import metrics as metrics_
+from otel_distro._internal_errors import report_internal_error
+from otel_distro._sdk_private import provider_resource
 from otel_distro.metrics import PullEndpoint
 
 _log = logging.getLogger("otel_distro")
@@ -52,12 +55,26 @@ def current() -> Telemetry | None:
     return _telemetry
 
 
-def configure(**overrides: Any) -> Telemetry | None:
+def configure(*, service_name: str | None = None,
+              traces_exporter: str | Sequence[str] | None = None,
+              metrics_exporter: str | Sequence[str] | None = None,
+              logs_exporter: str | Sequence[str] | None = None,
+              otlp_endpoint: str | None = None,
+              sampler: str | None = None,
+              sampler_arg: float | None = None,
+              resource_attributes: Mapping[str, str] | None = None,
+              **overrides: Any) -> Telemetry | None:
     """Set up traces, metrics and logs from the environment; keyword arguments override it.
 
-    Keyword names are the fields of :class:`otel_distro.settings.Settings`
-    (``service_name="shop"``, ``metrics_exporter=("prometheus",)`` ...).
+    Each argument is read and checked as its environment variable would be (``metrics_exporter="prometheus"``
+    as ``OTEL_METRICS_EXPORTER=prometheus``; a list for several); an invalid one is reported on one line naming
+    it and ignored (OTEL_DISTRO_STRICT=true: exit 2). Other keyword names are the fields of
+    :class:`otel_distro.settings.Settings`; an argument left ``None`` keeps the environment's value.
     """
+    named = {"service_name": service_name, "traces_exporter": traces_exporter,
+             "metrics_exporter": metrics_exporter, "logs_exporter": logs_exporter, "otlp_endpoint": otlp_endpoint,
+             "sampler": sampler, "sampler_arg": sampler_arg, "resource_attributes": resource_attributes}
+    overrides.update({name: value for name, value in named.items() if value is not None})
     global _configured, _telemetry
     with _lock:
         if _configured:
@@ -73,8 +90,7 @@ def configure(**overrides: Any) -> Telemetry | None:
         try:
             _telemetry = _build(chosen)
         except Exception as err:  # the host application must start anyway
-            _log.warning("otel-distro: telemetry setup failed, the service runs without it: %s: %s",
-                         type(err).__name__, err)
+            report_internal_error("configure", "telemetry setup failed, the service runs without it", err)
             return None
         return _telemetry
 
@@ -106,7 +122,7 @@ def _build(chosen: settings.Settings) -> Telemetry:
         from otel_distro import process_metrics
 
         process_metrics.start(meter_provider)
-    resource.refresh_process_after_fork([tracer_provider, meter_provider, logger_provider])
+    provider_resource.refresh_process_after_fork([tracer_provider, meter_provider, logger_provider])
     diagnostics.rate_limit_export_errors(chosen.export_error_interval_s)
     atexit.register(shutdown)
     _exit_cleanly_on_sigterm()
@@ -139,7 +155,7 @@ def _flush_and_close(telemetry: Telemetry, timeout_ms: int) -> None:
         try:
             provider.force_flush(timeout_ms)
         except Exception as err:
-            _log.warning("otel-distro: flush failed: %s", err)
+            report_internal_error("shutdown.flush", "flushing telemetry at shutdown failed", err)
     for provider in (telemetry.tracer_provider, telemetry.logger_provider,
                      telemetry.meter_provider):
         try:
@@ -148,7 +164,7 @@ def _flush_and_close(telemetry: Telemetry, timeout_ms: int) -> None:
             else:
                 provider.shutdown()
         except Exception as err:
-            _log.warning("otel-distro: shutdown failed: %s", err)
+            report_internal_error("shutdown", "shutting a telemetry provider down failed", err)
     if telemetry.pull_endpoint is not None:
         telemetry.pull_endpoint.close()
 

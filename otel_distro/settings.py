@@ -443,16 +443,71 @@ class Settings:
         own = getattr(self, f"otlp_{signal}_endpoint")
         return own or f"{self.otlp_endpoint}/v1/{signal}"
 
-    def with_overrides(self, **overrides: Any) -> Settings:
+    def with_overrides(self, *, report: bool = True, **overrides: Any) -> Settings:
+        """These settings with ``configure()``'s keyword arguments, each read by its variable's parser.
+
+        An argument is written as the variable would be (``"prometheus"`` or ``("otlp", "prometheus")``, a number,
+        a bool, key=value pairs as a mapping) and checked as the variable is: an invalid one is reported on one
+        line naming it and ignored, or ends start-up under OTEL_DISTRO_STRICT (exit 2).
+        """
         unknown = sorted(set(overrides) - _FIELD_NAMES)
         if unknown:
             raise TypeError(f"unknown setting(s) for otel_distro.configure(): {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        problems: list[Problem] = []
         sources = dict(self.sources)
-        sources.update({name: "configure()" for name in overrides})
-        return dataclasses.replace(self, **overrides, sources=sources)
+        for name, given in overrides.items():
+            setting = _BY_FIELD[name]
+            try:
+                values[name] = _override(setting, given)
+                sources[name] = "configure()"
+            except InvalidParts as err:
+                values[name] = err.usable
+                sources[name] = "configure() (invalid parts ignored)"
+                problems.extend(Problem(f"configure() argument {name}", "", "", "", detail=d) for d in err.rejected)
+            except InvalidValue as err:
+                problems.append(Problem(f"configure() argument {name}", _shown(setting, given), str(err),
+                                        f"{getattr(self, name)!r} ({sources.get(name, 'default')})"))
+        chosen = dataclasses.replace(self, **values, problems=self.problems + tuple(problems), sources=sources)
+        if report and problems:
+            for problem in problems:
+                sys.stderr.write(problem.message + "\n")
+            sys.stderr.flush()
+            if chosen.strict:
+                raise StrictModeError(2)
+        return chosen
 
 
 _FIELD_NAMES = frozenset(s.field for s in TABLE)
+_BY_FIELD = {s.field: s for s in TABLE}
+
+
+def _override(setting: Setting, given: Any) -> Any:
+    """A ``configure()`` argument, read by the setting's own parser from the text its variable would hold."""
+    if given is None and setting.default is None:
+        return None
+    if isinstance(given, Mapping):
+        given = tuple(given.items())
+    if isinstance(given, (list, tuple, set, frozenset)):
+        if not given and isinstance(setting.default, tuple):
+            return ()
+        items = [f"{i[0]}={i[1]}" if isinstance(i, tuple) and len(i) == 2 else i for i in given]
+        if not all(isinstance(i, str) for i in items):
+            raise InvalidValue(f"text, as {setting.env} holds it")
+        given = ",".join(items)
+    elif isinstance(given, bool):
+        given = "true" if given else "false"
+    elif isinstance(given, (int, float)):
+        given = repr(given)
+    elif not isinstance(given, str):
+        raise InvalidValue(f"text, a number or a list, as {setting.env} holds it")
+    if not given.strip():
+        raise InvalidValue(f"a non-empty value, as {setting.env} holds it")
+    return setting.parse(given)
+
+
+def _shown(setting: Setting, given: Any) -> str:
+    return "<hidden>" if setting.secret else str(given)
 _SETTINGS_FIELDS = dataclasses.fields(Settings)
 
 
