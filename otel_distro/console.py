@@ -82,7 +82,7 @@ class ConsoleFormat:
         data: dict[str, Any] = {
             "timestamp": _timestamp(record.created),
             "level": record.levelname,
-            "logger": record.name,
+            "logger": r.name(record.name) if r else record.name,
             "message": r.text(entry.message) if r else entry.message,
             "service.name": self.service_name,
         }
@@ -92,8 +92,9 @@ class ConsoleFormat:
         extras: dict[str, Any] = {}
         self._merge_record_extra(record, extras, reserved=_NOT_EXTRA)
         for key, value in extras.items():
-            if key not in data:
-                data[key] = r.value(key, _plain(value)) if r else value
+            shown = r.key(key) if r else key
+            if shown not in data:
+                data[shown] = r.value(key, _plain(value)) if r else value
         if record.exc_info and record.exc_info[0] is not None:
             kind, exc, tb = record.exc_info
             message = str(exc) if exc is not None else ""

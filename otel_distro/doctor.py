@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from otel_distro import settings as settings_
+from otel_distro.redaction.rules import Redactor
 
 # Libraries whose calls a service's traces should show, with the package that
 # instruments them. Transitive helpers (urllib3, jinja2, click ...) are left out:
@@ -215,7 +216,15 @@ def diagnose(chosen: settings_.Settings | None = None, *, app_module: str | None
                   check_otlp(chosen, probe_timeout), check_prometheus_port(chosen),
                   check_instrumentations(), check_logging_handlers()):
         report.findings.extend(check)
-    return report
+    return _masked(report, Redactor(chosen.redact_keys, chosen.redact_patterns, chosen.redact_emails))
+
+
+def _masked(report: Report, rules: Redactor) -> Report:
+    """The report with secrets masked (an endpoint's password, a resource attribute's token): it gets pasted."""
+    configuration = [{**row, "value": str(rules.value(row["variable"], row["value"])) if row["value"] else ""}
+                     for row in report.configuration]
+    findings = [Finding(f.check, f.ok, rules.text(f.message)) for f in report.findings]
+    return Report(configuration=configuration, findings=findings)
 
 
 def render(report: Report) -> str:

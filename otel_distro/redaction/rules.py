@@ -355,6 +355,11 @@ class Redactor:
             hit = self._alternations[names] = (_alternation(rules), after)
         return hit
 
+    @staticmethod
+    def default() -> Redactor:
+        """The built-in rules, shared (for output the distro makes outside a configured pipeline)."""
+        return _cached(True, (), (), "mask", DEFAULT_MAX_LENGTH)  # type: ignore[return-value]
+
     # -- keys
     def _classify_key(self, key: str) -> bool:
         return bool(self._key_re.search(normalise_key(key[:256])))
