@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 import pytest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs import LoggingHandler
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from otel_distro import diagnostics, distro, logs, metrics, resource, traces
+from otel_distro.logs.bridge import BridgeHandler
 from otel_distro.settings import Settings, load
 
 
@@ -166,7 +168,7 @@ def bridged(pipeline: Pipeline) -> Iterator[Pipeline]:
 
 
 def _bridges() -> int:
-    return sum(type(h).__name__ in ("BridgeHandler", "LoggingHandler") for h in logging.getLogger().handlers)
+    return sum(isinstance(h, (BridgeHandler, LoggingHandler)) for h in logging.getLogger().handlers)
 
 
 def test_log_records_carry_the_active_trace(bridged: Pipeline) -> None:

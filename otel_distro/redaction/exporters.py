@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from otel_distro._sdk_private import FastPath, otlp_http_sender
 from otel_distro.redaction.rules import Redactor
 
 _log = logging.getLogger("otel_distro")
@@ -27,13 +27,6 @@ def _report_once(what: str, err: Exception) -> None:
         _reported.add(what)
         _log.warning("otel-distro: redaction of %s failed, those items were dropped (further "
                      "failures not reported): %s: %s", what, type(err).__name__, err)
-
-
-def _report_encoding_once(what: str, err: Exception) -> None:
-    if "encode " + what not in _reported:
-        _reported.add("encode " + what)
-        _log.warning("otel-distro: encoding %s for OTLP failed, that batch went the copy-based way through "
-                     "the SDK's encoder (further failures not reported): %s: %s", what, type(err).__name__, err)
 
 
 class _Delegating:
@@ -230,71 +223,6 @@ def _metric_exporter_class() -> type:
 
 # ---------------------------------------------------------------- OTLP/HTTP: our own encoding
 
-# The SDK's OTLP/HTTP exporters (1.45) by signal: module, class, the word their messages use.
-_OTLP_HTTP = {
-    "spans": ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter", "span"),
-    "logs": ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter", "logs"),
-}
-# What _otlp_http_sender reads of them; checked when wrapping.
-_OTLP_HTTP_PRIVATE = ("_shutdown", "_metrics", "_max_request_size", "_client")
-
-
-def _otlp_http_sender(exporter: Any, signal: str) -> Callable[[bytes, int], bool] | None:
-    """Sends request bytes as the SDK's OTLP/HTTP ``exporter`` would; None if it is not one we know.
-
-    The only place that uses the exporters' private attributes. Their ``export``
-    is ``encode_spans``/``encode_logs`` followed by what ``send`` below does
-    (shutdown check, request-size limit, POST through ``_client``, the
-    exporter's own metrics), so with our bytes we keep their behaviour. An
-    exporter of another class, a subclass with its own ``export``, or an SDK
-    whose exporter lacks these attributes gets the copy-based path instead.
-    """
-    module_name, class_name, word = _OTLP_HTTP[signal]
-    module = sys.modules.get(module_name)  # not imported: the exporter is not one of its (no import cost)
-    if module is None:
-        return None
-    try:
-        cls = getattr(module, class_name)
-        from opentelemetry.exporter.otlp.proto.http._common import (
-            RequestPayloadTooLargeError,
-            _is_request_too_large,
-        )
-        from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
-    except Exception:  # another SDK version: the exporter's own export() it is
-        return None
-    if not isinstance(exporter, cls) or type(exporter).export is not cls.export:
-        return None
-    if not all(hasattr(exporter, name) for name in _OTLP_HTTP_PRIVATE) \
-            or not callable(getattr(exporter._client, "export", None)) \
-            or not callable(getattr(exporter._metrics, "export_operation", None)):
-        return None
-    sdk_log = logging.getLogger(cls.__module__)
-
-    def send(data: bytes, count: int) -> bool:
-        # = the SDK exporter's export() after its encoding step (its metrics then time the
-        # sending only: our encoding ran before).
-        if exporter._shutdown:
-            sdk_log.warning("Exporter already shutdown, ignoring batch")
-            return False
-        with exporter._metrics.export_operation(count) as result:
-            limit = exporter._max_request_size
-            if _is_request_too_large(data, limit):
-                sdk_log.warning("Dropping %s batch: serialized size %d bytes exceeds max_request_size %d bytes.",
-                                word, len(data), limit)
-                result.error = RequestPayloadTooLargeError(
-                    f"Serialized {word} request size {len(data)} bytes exceeds max_request_size {limit} bytes.")
-                return False
-            sent = exporter._client.export(data)
-            if not sent.success:
-                result.error = sent.error
-                result.error_attrs = ({HTTP_RESPONSE_STATUS_CODE: sent.status_code}
-                                      if sent.status_code is not None else None)
-                return False
-        return True
-
-    return send
-
-
 def _encoding_span_exporter_class() -> type:
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -308,14 +236,15 @@ def _encoding_span_exporter_class() -> type:
             super().__init__(exporter, redactor)
             self._encoder = otlp_wire.Encoder(redactor)
             self._send = send
-            self._fallback = exporter if redactor is None else _span_exporter_class()(exporter, redactor)
+            fallback = exporter if redactor is None else _span_exporter_class()(exporter, redactor)
+            # Any failure of our encoding or sending: the copies and the SDK's encoder from then on.
+            self._export = FastPath("otlp_http_sender.spans", self._encode_and_send, fallback.export)
 
         def export(self, spans: Sequence[Any]) -> Any:
-            try:
-                data = self._encoder.encode_spans(spans)
-            except Exception as err:  # the copies and the SDK's encoder, as before, for this batch
-                _report_encoding_once("spans", err)
-                return self._fallback.export(spans)
+            return self._export(spans)
+
+        def _encode_and_send(self, spans: Sequence[Any]) -> Any:
+            data = self._encoder.encode_spans(spans)
             return SpanExportResult.SUCCESS if self._send(data, len(spans)) else SpanExportResult.FAILURE
 
     return EncodingSpanExporter
@@ -335,6 +264,9 @@ def _encoding_log_exporter_class() -> type:
             self._encoder = otlp_wire.Encoder(redactor)
             self._send = send
             self._fallback = exporter if redactor is None else _log_exporter_class()(exporter, redactor)
+            # Any failure of our encoding or sending: records encoded ahead are sent as they are, the
+            # others as copies through the SDK's encoder, from then on.
+            self._export = FastPath("otlp_http_sender.logs", self._encode_and_send, self._export_apart)
 
         @property
         def encoder(self) -> Any:
@@ -342,11 +274,10 @@ def _encoding_log_exporter_class() -> type:
             return self._encoder
 
         def export(self, batch: Sequence[Any]) -> Any:
-            try:
-                data = self._encoder.encode_logs(batch)
-            except Exception as err:  # the copies and the SDK's encoder, as before, for this batch
-                _report_encoding_once("log records", err)
-                return self._export_apart(batch)
+            return self._export(batch)
+
+        def _encode_and_send(self, batch: Sequence[Any]) -> Any:
+            data = self._encoder.encode_logs(batch)
             return LogRecordExportResult.SUCCESS if self._send(data, len(batch)) else LogRecordExportResult.FAILURE
 
         def _export_apart(self, batch: Sequence[Any]) -> Any:
@@ -362,7 +293,8 @@ def _encoding_log_exporter_class() -> type:
 
 def wrap_span_exporter(exporter: Any, redactor: Redactor | None) -> Any:
     """The exporter as the provider should use it: redacting, and encoding itself for OTLP/HTTP."""
-    send = _otlp_http_sender(exporter, "spans")
+    otlp_http_sender.watch_answers(exporter, "spans")
+    send = otlp_http_sender.sender(exporter, "spans")
     if send is not None:
         return _encoding_span_exporter_class()(exporter, redactor, send)
     return exporter if redactor is None else _span_exporter_class()(exporter, redactor)
@@ -370,13 +302,15 @@ def wrap_span_exporter(exporter: Any, redactor: Redactor | None) -> Any:
 
 def wrap_log_exporter(exporter: Any, redactor: Redactor | None) -> Any:
     """The exporter as the provider should use it: redacting, and encoding itself for OTLP/HTTP."""
-    send = _otlp_http_sender(exporter, "logs")
+    otlp_http_sender.watch_answers(exporter, "logs")
+    send = otlp_http_sender.sender(exporter, "logs")
     if send is not None:
         return _encoding_log_exporter_class()(exporter, redactor, send)
     return exporter if redactor is None else _log_exporter_class()(exporter, redactor)
 
 
 def wrap_metric_exporter(exporter: Any, redactor: Redactor | None) -> Any:
+    otlp_http_sender.watch_answers(exporter, "metrics")
     return exporter if redactor is None else _metric_exporter_class()(exporter, redactor)
 
 
