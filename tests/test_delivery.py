@@ -113,3 +113,12 @@ def test_json_console_shows_a_partial_success_with_its_count(receiver: OtlpTestR
     rejected = [line["message"] for line in _diagnostic_lines(done.stderr) if "partial success" in line["message"]]
     assert rejected and re.search(r"rejected \d+ (log records|spans) \(partial success\): two records had no body",
                                   rejected[0])
+
+
+def test_a_ca_file_that_does_not_exist_is_named_at_start_up(receiver: OtlpTestReceiver) -> None:
+    env = telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="load", OTEL_METRICS_EXPORTER="none",
+                        OTEL_EXPORTER_OTLP_CERTIFICATE="/nonexistent/ca.pem")
+    done = run_instrumented("tests/apps/threaded_logging.py", "1", "1", env=env, timeout=120)
+    assert done.returncode == 0
+    (line,) = [line for line in done.stderr.splitlines() if "OTEL_EXPORTER_OTLP_CERTIFICATE" in line]
+    assert "/nonexistent/ca.pem" in line and "CA certificate file" in line
