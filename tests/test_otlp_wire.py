@@ -35,7 +35,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from otel_distro import otlp_wire, redaction
-from otel_distro.redaction import REDACTED, Redactor
+from otel_distro.redaction import REDACTED, Redactor, exporters
 from tests.otlp_test_receiver import OtlpTestReceiver
 from tests.secret_cases import embedded
 
@@ -493,7 +493,7 @@ def sdk_encoders_off(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_spans_reach_the_receiver_through_our_encoding(receiver: OtlpTestReceiver, sdk_encoders_off: None,
                                                        redactor: Redactor | None) -> None:
     wrapped = redaction.wrap_span_exporter(_span_exporter(receiver), redactor)
-    assert type(wrapped).__name__ == "EncodingSpanExporter"
+    assert isinstance(wrapped, exporters.EncodingSpanExporter)
     batch = _real_spans()
     assert wrapped.export(batch) is SpanExportResult.SUCCESS
     got = {s.name: s for s in receiver.spans()}
@@ -518,7 +518,7 @@ def test_spans_reach_the_receiver_through_our_encoding(receiver: OtlpTestReceive
 def test_logs_reach_the_receiver_through_our_encoding(receiver: OtlpTestReceiver, sdk_encoders_off: None,
                                                       redactor: Redactor | None) -> None:
     wrapped = redaction.wrap_log_exporter(_log_exporter(receiver), redactor)
-    assert type(wrapped).__name__ == "EncodingLogExporter"
+    assert isinstance(wrapped, exporters.EncodingLogExporter)
     batch = _edge_records()
     assert wrapped.export(batch) is LogRecordExportResult.SUCCESS
     got = receiver.logs()
@@ -599,15 +599,15 @@ def test_other_exporters_keep_the_copy_path(receiver: OtlpTestReceiver) -> None:
             return super().export(spans)
 
     custom = Custom(endpoint=f"{receiver.endpoint}/v1/traces")
-    assert type(redaction.wrap_span_exporter(custom, RULES)).__name__ == "RedactingSpanExporter"
+    assert type(redaction.wrap_span_exporter(custom, RULES)) is exporters.RedactingSpanExporter
     assert redaction.wrap_span_exporter(custom, None) is custom
     memory = InMemorySpanExporter()
     assert redaction.wrap_span_exporter(memory, None) is memory
-    assert type(redaction.wrap_span_exporter(memory, RULES)).__name__ == "RedactingSpanExporter"
+    assert type(redaction.wrap_span_exporter(memory, RULES)) is exporters.RedactingSpanExporter
     odd = _log_exporter(receiver)
     del odd._client  # an SDK whose exporter is built differently
-    assert type(redaction.wrap_log_exporter(odd, RULES)).__name__ == "RedactingLogExporter"
-    assert type(redaction.wrap_log_exporter(_log_exporter(receiver), RULES)).__name__ == "EncodingLogExporter"
+    assert type(redaction.wrap_log_exporter(odd, RULES)) is exporters.RedactingLogExporter
+    assert type(redaction.wrap_log_exporter(_log_exporter(receiver), RULES)) is exporters.EncodingLogExporter
 
 
 def test_a_lone_surrogate_is_escaped_wherever_it_is_and_the_batch_keeps_the_rest(production_errors) -> None:
