@@ -194,12 +194,20 @@ def check_instrumentations_load() -> Iterable[Finding]:
                           f"{entry_point.dist.name} or install a version its range admits.")
 
 
+def _is_opentelemetry_handler(handler: logging.Handler) -> bool:
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    from otel_distro.logs.bridge import BridgeHandler
+
+    return isinstance(handler, (LoggingHandler, BridgeHandler))
+
+
 def _handler_target(handler: logging.Handler) -> tuple[str, Any] | None:
     if isinstance(handler, logging.FileHandler):
         return ("file", handler.baseFilename)
     if isinstance(handler, logging.StreamHandler):
         return ("stream", id(handler.stream))
-    if type(handler).__name__ in ("LoggingHandler", "BridgeHandler"):
+    if _is_opentelemetry_handler(handler):
         return ("opentelemetry", None)
     return None
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import ssl
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import BIN, ROOT, free_port, telemetry_env
 from tests.otlp_test_receiver import OtlpTestReceiver
@@ -122,3 +127,24 @@ def test_a_ca_file_that_does_not_exist_is_named_at_start_up(receiver: OtlpTestRe
     assert done.returncode == 0
     (line,) = [line for line in done.stderr.splitlines() if "OTEL_EXPORTER_OTLP_CERTIFICATE" in line]
     assert "/nonexistent/ca.pem" in line and "CA certificate file" in line
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make the Collector's certificate")
+def test_an_untrusted_collector_certificate_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    receiver = OtlpTestReceiver()
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    receiver._server.socket = tls.wrap_socket(receiver._server.socket, server_side=True)
+    with receiver:
+        env = telemetry_env(f"https://127.0.0.1:{receiver.port}", OTEL_SERVICE_NAME="tls",
+                            OTEL_EXPORTER_OTLP_TIMEOUT="3000")
+        done = run_instrumented("tests/apps/threaded_logging.py", "1", "3", env=env, timeout=120)
+    assert done.returncode == 0
+    tls_lines = [line for line in done.stderr.splitlines() if "TLS certificate is not trusted" in line]
+    assert len(tls_lines) == 1 and "OTEL_EXPORTER_OTLP_CERTIFICATE" in tls_lines[0]
+    assert "self-signed certificate" in tls_lines[0]
+    assert "Transient error" not in done.stderr  # the retries' lines, one per signal, say nothing more

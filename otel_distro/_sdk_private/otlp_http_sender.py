@@ -12,6 +12,7 @@ the public path: the exporter's own ``export``.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -156,9 +157,10 @@ def _shared_tls_report(ca_variable: str, error: Any) -> None:
     if now < _tls_next[0]:
         return
     _tls_next[0] = now + tls_interval[0]
+    reason = re.search(r"certificate verify failed: ([^()'\"]+)", str(error))
     _log.warning("otel-distro: the Collector's TLS certificate is not trusted (%s): set %s to the file of the CA "
                  "that signed it [one such line per %gs: OTEL_DISTRO_EXPORT_ERROR_INTERVAL]",
-                 type(error).__name__, ca_variable, tls_interval[0])
+                 reason.group(1).strip() if reason else type(error).__name__, ca_variable, tls_interval[0])
 
 
 def watch_answers(exporter: Any, signal: str) -> None:
