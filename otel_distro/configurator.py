@@ -96,6 +96,10 @@ def configure(*, service_name: str | None = None,
 
 
 def _build(chosen: settings.Settings) -> Telemetry:
+    from otel_distro import console, redaction
+
+    redactor = redaction.from_settings(chosen)
+    diagnostics.show_diagnostics(None, redactor)  # plain lines until the console is known
     res = resource.build(chosen)
     tracer_provider = traces.build(chosen, res)
     readers, endpoint = metrics_.readers(chosen)
@@ -112,12 +116,13 @@ def _build(chosen: settings.Settings) -> Telemetry:
 
         business.install(chosen.metric_attribute_value_limit, chosen.business_metrics_file)
 
+    writer = console.from_settings(chosen, str(res.attributes.get("service.name", chosen.program_name)), redactor)
+    diagnostics.show_diagnostics(writer, redactor)
     if chosen.logs_exporter or chosen.log_format != "off":
-        from otel_distro import console, redaction
-
-        name = str(res.attributes.get("service.name", chosen.program_name))
+        losses = logs.Losses(chosen.export_error_interval_s)
+        losses.observe(meter_provider)
         logs.install_bridge(logger_provider, chosen.log_export_level, export=bool(chosen.logs_exporter),
-                            console=console.from_settings(chosen, name, redaction.from_settings(chosen)))
+                            console=writer, losses=losses)
     if chosen.system_metrics and readers:
         from otel_distro import process_metrics
 
@@ -176,6 +181,7 @@ def shutdown() -> None:
         telemetry, _telemetry = _telemetry, None
     if telemetry is None:
         return
+    bridge = logs.bridge()
     logs.remove_bridge()
     ai.uninstall()
     timeout = telemetry.settings.shutdown_timeout_s
@@ -186,6 +192,8 @@ def shutdown() -> None:
     if worker.is_alive():
         _log.warning("otel-distro: telemetry not fully flushed within %ss "
                      "(OTEL_DISTRO_SHUTDOWN_TIMEOUT)", timeout)
+    if bridge is not None:
+        logs.report_at_exit(bridge.losses, telemetry.logger_provider)
 
 
 class OtelConfigurator(_BaseConfigurator):

@@ -173,12 +173,42 @@ def check_instrumentations(installed: Callable[[str], bool] = _installed) -> Ite
                       f"be traced (pip install {instrumentation})")
 
 
+def check_instrumentations_load() -> Iterable[Finding]:
+    """Instrumentations that refuse the installed library version: opentelemetry-instrument skips them.
+
+    The same check the loader makes (the instrumentation's ``instruments`` requirements), so what is
+    named here is what failed to load in the service (its stderr says so too).
+    """
+    from importlib.metadata import entry_points
+
+    from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+
+    for entry_point in entry_points(group="opentelemetry_instrumentor"):
+        try:
+            conflict = get_dist_dependency_conflicts(entry_point.dist) if entry_point.dist else None
+        except Exception as err:  # a broken distribution's metadata: say so, go on
+            yield Finding("instrumentations", False, f"{entry_point.name}: its requirements cannot be read ({err})")
+            continue
+        if conflict is not None and getattr(conflict, "found", None):
+            yield Finding("instrumentations", False,
+                          f"{conflict._format_message(entry_point.name)} It fails to load: upgrade "
+                          f"{entry_point.dist.name} or install a version its range admits.")
+
+
+def _is_opentelemetry_handler(handler: logging.Handler) -> bool:
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    from otel_distro.logs.bridge import BridgeHandler
+
+    return isinstance(handler, (LoggingHandler, BridgeHandler))
+
+
 def _handler_target(handler: logging.Handler) -> tuple[str, Any] | None:
     if isinstance(handler, logging.FileHandler):
         return ("file", handler.baseFilename)
     if isinstance(handler, logging.StreamHandler):
         return ("stream", id(handler.stream))
-    if type(handler).__name__ in ("LoggingHandler", "BridgeHandler"):
+    if _is_opentelemetry_handler(handler):
         return ("opentelemetry", None)
     return None
 
@@ -214,7 +244,7 @@ def diagnose(chosen: settings_.Settings | None = None, *, app_module: str | None
                                            f"importing {app_module} failed: {type(err).__name__}: {err}"))
     for check in (check_variables(chosen), check_service_name(chosen),
                   check_otlp(chosen, probe_timeout), check_prometheus_port(chosen),
-                  check_instrumentations(), check_logging_handlers()):
+                  check_instrumentations(), check_instrumentations_load(), check_logging_handlers()):
         report.findings.extend(check)
     return _masked(report, Redactor(chosen.redact_keys, chosen.redact_patterns, chosen.redact_emails))
 

@@ -190,6 +190,16 @@ def _attribute_keys(raw: str) -> tuple[str, ...]:
     return keys
 
 
+def _readable_file(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not os.path.isfile(value) or not os.access(value, os.R_OK):
+        raise InvalidValue("the path of a readable CA certificate file (PEM); the file does not exist or cannot "
+                           "be read, so every OTLP export over https would fail")
+    return value
+
+
 def _log_level(raw: str) -> int:
     value = raw.strip().lower()
     if value not in _LEVELS:
@@ -244,6 +254,8 @@ TABLE: tuple[Setting, ...] = (
             "OTLP transport; only http/protobuf is shipped (fork-safe, no gRPC threads)."),
     Setting("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_ms", _int_between(1, 600_000), 10_000,
             "10000", "Milliseconds one OTLP export may take, retries included."),
+    Setting("OTEL_EXPORTER_OTLP_CERTIFICATE", "otlp_certificate", _readable_file, None, "(system CAs)",
+            "CA certificate file (PEM) trusted for an https:// Collector; checked at start-up, read by the SDK."),
     Setting("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "metrics_temporality",
             _one_of("cumulative", "delta", "lowmemory"), "cumulative", "cumulative",
             "Aggregation temporality of OTLP metrics."),
@@ -375,6 +387,7 @@ class Settings:
     otlp_logs_endpoint: str | None
     otlp_protocol: str
     otlp_timeout_ms: int
+    otlp_certificate: str | None
     metrics_temporality: str
     sampler: str
     sampler_arg: float
