@@ -318,6 +318,9 @@ TABLE: tuple[Setting, ...] = (
             "written \\, do not split); an invalid one is reported and skipped."),
     Setting("OTEL_DISTRO_REDACT_EMAILS", "redact_emails", _one_of("mask", "hash", "keep"), "mask",
             "mask", "E-mail addresses: mask (j***@example.com), hash ([email:16 hex digits of SHA-256]) or keep."),
+    Setting("OTEL_DISTRO_REDACT_MAX_LENGTH", "redact_max_length", _int_between(256, 10_000_000), 32_768, "32768",
+            "Characters of one text value the redaction rules read; the rest (and the word cut) becomes "
+            "[TRUNCATED n characters]."),
 )
 
 # Standard variables set here as defaults so that instrumentations reading
@@ -404,6 +407,7 @@ class Settings:
     redact_keys: tuple[str, ...]
     redact_patterns: tuple[str, ...]
     redact_emails: str
+    redact_max_length: int
     # Bookkeeping, not configuration.
     program_name: str = "python"
     problems: tuple[Problem, ...] = ()
