@@ -1,4 +1,4 @@
-"""End to end: the real openai client and opentelemetry-instrumentation-openai-v2, under
+"""End to end: the real openai client and opentelemetry-instrumentation-genai-openai, under
 opentelemetry-instrument, against the local OpenAI-compatible server; metrics read back
 from the test OTLP receiver. Costs must equal genai-prices' for the usage the API reported."""
 
@@ -33,7 +33,8 @@ def llm() -> Iterator[llm_server.LLMServer]:
 def run_client(receiver: OtlpTestReceiver, llm: llm_server.LLMServer, *args: str,
                **env: str) -> tuple[list[dict[str, Any]], str]:
     environment = telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="genai-app", OPENAI_BASE_URL=llm.base_url,
-                                OPENAI_API_KEY="local-test-key", **env)
+                                OPENAI_API_KEY="local-test-key", ANTHROPIC_BASE_URL=llm.root_url,
+                                ANTHROPIC_API_KEY="local-test-key", **env)
     done = subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, "-m",
                            "examples.genai_app.client", *args], env=environment, cwd=ROOT,
                           capture_output=True, text=True, timeout=90)
@@ -82,8 +83,10 @@ def test_openai_calls_are_priced_like_genai_prices(receiver: OtlpTestReceiver, l
     by_type = {p.attributes["gen_ai.token.type"]: p for p in usage}
     assert by_type["input"].sum == sum(c["prompt_tokens"] for c in calls) and by_type["input"].count == 3
     assert by_type["output"].sum == sum(c["completion_tokens"] for c in calls)
-    genai_spans = [s for s in receiver.spans() if s.name == "chat gpt-4o-mini"]
-    assert len(genai_spans) == 3
+    genai_spans = receiver.wait_for(lambda: (lambda found: found if len(found) == 3 else None)(
+        [s for s in receiver.spans() if s.name == "chat gpt-4o-mini"]), what="3 chat spans")
+    assert sorted(s.attributes["gen_ai.usage.cost.amount"] for s in genai_spans) == pytest.approx(
+        sorted(expected_cost([c]) for c in calls), rel=1e-9)
 
 
 def test_sampled_out_calls_are_still_priced(receiver: OtlpTestReceiver, llm: llm_server.LLMServer) -> None:
@@ -160,3 +163,7 @@ def test_fastapi_ask_route_prices_the_call(receiver: OtlpTestReceiver, llm: llm_
     (server_span, *_) = receiver.wait_for(lambda: [s for s in receiver.spans() if s.name == "POST /ask"],
                                           what="server span")  # exported in its own batch, maybe later
     assert spans[0].trace_id == server_span.trace_id
+    # the request's span (the local root) carries the summed cost of the calls under it
+    assert server_span.attributes["otel_distro.gen_ai.cost.total"] == pytest.approx(expected, rel=1e-9)
+    assert server_span.attributes["otel_distro.gen_ai.calls"] == 1
+    assert server_span.attributes["otel_distro.gen_ai.unpriced_calls"] == 0
