@@ -167,3 +167,20 @@ def test_fastapi_ask_route_prices_the_call(receiver: OtlpTestReceiver, llm: llm_
     assert server_span.attributes["otel_distro.gen_ai.cost.total"] == pytest.approx(expected, rel=1e-9)
     assert server_span.attributes["otel_distro.gen_ai.calls"] == 1
     assert server_span.attributes["otel_distro.gen_ai.unpriced_calls"] == 0
+
+
+def test_streamed_call_without_usage_is_counted_unpriced_with_its_reason(receiver: OtlpTestReceiver,
+                                                                         llm: llm_server.LLMServer) -> None:
+    calls, _ = run_client(receiver, llm, "--stream", "--no-usage", "--calls", "2")
+    assert [c["prompt_tokens"] for c in calls] == [None, None]  # the API reported no usage
+    points = receiver.wait_for(lambda: latest(receiver, "gen_ai.client.unpriced_calls", OWN_SCOPE),
+                               what="unpriced calls")
+    assert [(p.attributes["reason"], p.value) for p in points] == [("stream_without_usage", 2)]
+    assert latest(receiver, "gen_ai.client.cost", OWN_SCOPE) == []
+    spans = receiver.wait_for(lambda: [s for s in receiver.spans() if s.name == "chat gpt-4o-mini"], what="spans")
+    assert {s.attributes["otel_distro.gen_ai.cost.unpriced_reason"] for s in spans} == {"stream_without_usage"}
+    # time to first chunk and per output chunk, under the conventions' names (the instrumentation records them)
+    first = receiver.wait_for(lambda: latest(receiver, "gen_ai.client.operation.time_to_first_chunk"), what="ttfc")
+    assert sum(p.count for p in first) == 2
+    per_chunk = latest(receiver, "gen_ai.client.operation.time_per_output_chunk")
+    assert sum(p.count for p in per_chunk) >= 2 * len(llm_server.REPLY.split())
