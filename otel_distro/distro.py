@@ -35,6 +35,9 @@ def instrumentor_options(name: str, chosen: settings.Settings) -> dict[str, Any]
         options["excluded_urls"] = excluded_urls_pattern(chosen.excluded_urls)
     if name in ("fastapi", "starlette") and not chosen.asgi_subspans:
         options["exclude_spans"] = ["receive", "send"]
+    if name == "openai_agents":
+        # Otherwise the agents library also sends every trace to OpenAI's hosted tracing, unasked.
+        options["disable_openai_trace_export"] = True
     return options
 
 
