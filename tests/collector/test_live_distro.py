@@ -35,6 +35,7 @@ import pytest
 
 from otel_distro import stack as stack_
 from tests.collector.conftest import DASHBOARDS, Sinks, dashboard_gaps, wait_for
+from tests.collector.test_live import AGENT_PANELS
 from tests.conftest import BIN, ROOT, Service, free_port, http_get, telemetry_env
 
 pytestmark = pytest.mark.integration
@@ -52,6 +53,7 @@ _SPANMETRICS = ("traces_span_metrics_* come from the Collector's spanmetrics con
 
 # Panels (dashboard uid, panel title, refId) that cannot have data in this test, and why.
 NO_DATA = {
+    **AGENT_PANELS,
     ("otel-distro-api", "Traffic vs same hour yesterday", "B"):
         "offset 1d needs a day of history; the test Prometheus is seconds old",
     ("otel-distro-api", "Span calls by operation (span metrics)", "A"): _SPANMETRICS,
