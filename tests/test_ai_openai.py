@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from genai_prices import Usage, calc_price
 
-from examples.genai_app import llm_server
+from examples.genai_app import client, llm_server
 from tests.conftest import BIN, ROOT, free_port, http_get, telemetry_env
 from tests.otlp_test_receiver import OtlpTestReceiver
 
@@ -169,9 +169,24 @@ def test_fastapi_ask_route_prices_the_call(receiver: OtlpTestReceiver, llm: llm_
     assert server_span.attributes["otel_distro.gen_ai.unpriced_calls"] == 0
 
 
-def test_streamed_call_without_usage_is_counted_unpriced_with_its_reason(receiver: OtlpTestReceiver,
-                                                                         llm: llm_server.LLMServer) -> None:
-    calls, _ = run_client(receiver, llm, "--stream", "--no-usage", "--calls", "2")
+def test_streamed_call_is_asked_for_its_usage_and_priced(receiver: OtlpTestReceiver,
+                                                         llm: llm_server.LLMServer) -> None:
+    question = "Name three signals of OpenTelemetry"
+    calls, _ = run_client(receiver, llm, "--stream", "--no-usage", "--calls", "2", "--question", question)
+    # the caller set no stream_options: it sees no usage chunk (nor any chunk without choices)
+    assert [(c["prompt_tokens"], c["chunks_without_choices"]) for c in calls] == [(None, 0), (None, 0)]
+    assert all(c["text"] == llm_server.REPLY for c in calls)
+    prompt = llm_server.count_prompt_tokens([{"content": client.SYSTEM}, {"content": question}])
+    expected = [{"model": "gpt-4o-mini", "prompt_tokens": prompt, "completion_tokens": len(llm_server.REPLY.split()),
+                 "cached_tokens": 0}] * 2
+    points = wait_cost(receiver)
+    assert sum(p.value for p in points) == pytest.approx(expected_cost(expected), rel=1e-9)
+    assert latest(receiver, "gen_ai.client.unpriced_calls", OWN_SCOPE) == []
+
+
+def test_streamed_call_that_refused_usage_is_counted_unpriced_with_its_reason(receiver: OtlpTestReceiver,
+                                                                              llm: llm_server.LLMServer) -> None:
+    calls, _ = run_client(receiver, llm, "--stream", "--refuse-usage", "--calls", "2")
     assert [c["prompt_tokens"] for c in calls] == [None, None]  # the API reported no usage
     points = receiver.wait_for(lambda: latest(receiver, "gen_ai.client.unpriced_calls", OWN_SCOPE),
                                what="unpriced calls")

@@ -28,9 +28,10 @@ SYSTEM = "You answer in one sentence."
 
 
 def ask(client: Any, model: str, question: str, stream: bool, include_usage: bool | None = True) -> dict[str, Any]:
-    """One OpenAI chat call; ``include_usage=None`` leaves ``stream_options`` out."""
+    """One OpenAI chat call; ``include_usage=None`` leaves ``stream_options`` out (the client's default)."""
     messages = [{"role": "system", "content": SYSTEM},
                 {"role": "user", "content": question}]
+    bare = 0  # chunks with no choices the caller saw (only the usage chunk it asked for has none)
     if not stream:
         reply = client.chat.completions.create(model=model, messages=messages)
         usage = reply.usage
@@ -40,6 +41,7 @@ def ask(client: Any, model: str, question: str, stream: bool, include_usage: boo
         chunks = client.chat.completions.create(model=model, messages=messages, stream=True, **options)
         parts, usage = [], None
         for chunk in chunks:
+            bare += not chunk.choices
             if chunk.choices and chunk.choices[0].delta.content:
                 parts.append(chunk.choices[0].delta.content)
             if chunk.usage:
@@ -49,7 +51,7 @@ def ask(client: Any, model: str, question: str, stream: bool, include_usage: boo
     return {"model": model, "stream": stream, "text": text,
             "prompt_tokens": usage.prompt_tokens if usage else None,
             "completion_tokens": usage.completion_tokens if usage else None,
-            "cached_tokens": getattr(details, "cached_tokens", 0) or 0}
+            "cached_tokens": getattr(details, "cached_tokens", 0) or 0, "chunks_without_choices": bare}
 
 
 def ask_anthropic(client: Any, model: str, question: str, stream: bool) -> dict[str, Any]:
@@ -88,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--no-usage", action="store_true",
                         help="stream without stream_options (the openai client's default)")
+    parser.add_argument("--refuse-usage", action="store_true",
+                        help="stream with stream_options.include_usage false")
     parser.add_argument("--calls", type=int, default=1)
     parser.add_argument("--api", action="store_true", help="also wrap each call in otel_distro.ai.llm_call")
     parser.add_argument("--tenant", default=None, help="baggage tenant=... for cost attribution")
@@ -98,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     def call() -> dict[str, Any]:
         if args.provider == "anthropic":
             return ask_anthropic(client, args.model, args.question, args.stream)
-        return ask(client, args.model, args.question, args.stream, None if args.no_usage else True)
+        include_usage = False if args.refuse_usage else None if args.no_usage else True
+        return ask(client, args.model, args.question, args.stream, include_usage)
 
     token = context.attach(baggage.set_baggage("tenant", args.tenant)) if args.tenant else None
     status = 0

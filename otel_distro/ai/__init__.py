@@ -213,6 +213,22 @@ def _start_updates(url: str) -> Any:
         return None
 
 
+def instrumented(name: str, chosen: Any) -> None:
+    """Called by the distro after it ran the instrumentor of entry point ``name``."""
+    if name == "openai" and chosen.ai_stream_usage:
+        from otel_distro.ai import stream_usage
+
+        stream_usage.install()
+
+
+def instrumentor_options(name: str) -> dict[str, Any]:
+    """Options the distro passes to a GenAI instrumentor."""
+    if name == "openai_agents":
+        # Otherwise the agents library also sends every trace to OpenAI's hosted tracing, unasked.
+        return {"disable_openai_trace_export": True}
+    return {}
+
+
 def uninstall() -> None:
     """Flush queued calls and stop price updates (called by shutdown())."""
     global _runtime
