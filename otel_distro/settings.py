@@ -301,6 +301,8 @@ TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_AI_STREAM_USAGE", "ai_stream_usage", _parse_bool, True, "true",
             "Ask streamed OpenAI chat calls for their usage (stream_options.include_usage) when the caller set "
             "no stream_options; the extra usage chunk is not passed on to the caller."),
+    Setting("OTEL_DISTRO_AI_BUDGETS_FILE", "ai_budgets_file", _optional_str, None, "(none)",
+            "YAML or TOML file of LLM spend budgets (USD per day or month, by cost attribute and model)."),
     Setting("OTEL_DISTRO_BUSINESS_METRICS_FILE", "business_metrics_file", _optional_str, None, "(none)",
             "YAML file declaring business metrics, created at start-up, fetched by name in code."),
     Setting("OTEL_DISTRO_METRIC_ATTRIBUTE_VALUES", "metric_attribute_value_limit",
@@ -400,6 +402,7 @@ class Settings:
     ai_prices_update_url: str | None
     ai_cost_attributes: tuple[str, ...]
     ai_stream_usage: bool
+    ai_budgets_file: str | None
     business_metrics_file: str | None
     metric_attribute_value_limit: int
     export_error_interval_s: float

@@ -62,6 +62,7 @@ CASES: dict[str, tuple[str, object, str]] = {
     "OTEL_DISTRO_AI_PRICES_UPDATE_URL": ("https://prices.example/data.json", "https://prices.example/data.json", "prices.json"),
     "OTEL_DISTRO_AI_COST_ATTRIBUTES": ("tenant, feature,tenant", ("tenant", "feature"), "tenant,bad key"),
     "OTEL_DISTRO_AI_STREAM_USAGE": ("off", False, "ask"),
+    "OTEL_DISTRO_AI_BUDGETS_FILE": (" budgets.yaml ", "budgets.yaml", None),
     "OTEL_DISTRO_BUSINESS_METRICS_FILE": ("kpis.yaml", "kpis.yaml", None),
     "OTEL_DISTRO_METRIC_ATTRIBUTE_VALUES": ("50", 50, "0"),
 }

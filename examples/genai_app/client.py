@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 from opentelemetry import baggage, context
@@ -95,7 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=1)
     parser.add_argument("--api", action="store_true", help="also wrap each call in otel_distro.ai.llm_call")
     parser.add_argument("--tenant", default=None, help="baggage tenant=... for cost attribution")
+    parser.add_argument("--budget-callback", action="store_true",
+                        help="print the budgets crossed (OTEL_DISTRO_AI_BUDGETS_FILE) as a last JSON line")
     args = parser.parse_args(argv)
+    crossed: list[dict[str, Any]] = []
+    if args.budget_callback:
+        from otel_distro import ai
+
+        ai.on_budget_crossed(lambda event: crossed.append({"budget": event.budget.name, "spent": event.spent_usd}))
 
     client, api_error = make_client(args.provider)
 
@@ -127,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if token is not None:
             context.detach(token)
+    if args.budget_callback:
+        time.sleep(0.5)  # callbacks run on threads of their own
+        print(json.dumps({"budgets_crossed": crossed}), flush=True)
     return status
 
 

@@ -37,9 +37,10 @@ from otel_distro.ai.spans import IN_API_CALL, GenAISampler, GenAISpanProcessor
 
 if TYPE_CHECKING:
     from otel_distro.ai.meters import GenAIMeters
+    from otel_distro.ai.budgets import Budget, BudgetCrossed
     from otel_distro.ai.pricing import Cost, Override, Price
 
-__all__ = ["LLMCall", "Price", "estimate_cost", "llm_call", "record_call"]
+__all__ = ["LLMCall", "Price", "estimate_cost", "llm_call", "on_budget_crossed", "record_call"]
 
 _log = logging.getLogger("otel_distro")
 
@@ -98,12 +99,16 @@ class MetersOnFirstUse:
 
 def _meters_on_first_use(meter_provider: Any, chosen: Any, overrides: Sequence[Override],
                          follow_updates: bool = False) -> MetersOnFirstUse:
+    budgets = _budgets(chosen)
+
     def make() -> GenAIMeters:
+        from otel_distro.ai.budgets import BudgetBook
         from otel_distro.ai.meters import GenAIMeters
         from otel_distro.ai.pricing import PriceBook
 
         return GenAIMeters(meter_provider, PriceBook(overrides, follow_updates=follow_updates),
-                           chosen.ai_cost_attributes, chosen.metric_attribute_value_limit)
+                           chosen.ai_cost_attributes, chosen.metric_attribute_value_limit,
+                           BudgetBook(budgets, _budget_callbacks) if budgets else None)
 
     return MetersOnFirstUse(make, chosen.ai_cost_attributes)
 
@@ -134,6 +139,26 @@ class Runtime:
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
+
+
+_budget_callbacks: list[Callable[[Any], Any]] = []
+
+
+def on_budget_crossed(callback: Callable[[BudgetCrossed], Any]) -> None:
+    """Call ``callback(BudgetCrossed)`` once per budget and period when this process's spend passes its limit.
+
+    Budgets come from ``OTEL_DISTRO_AI_BUDGETS_FILE``; the callback runs on a thread of its own.
+    """
+    _budget_callbacks.append(callback)
+
+
+def _budgets(chosen: Any) -> list[Budget]:
+    """The budget file's entries, read now: its problems are reported at start-up."""
+    if not chosen.ai_budgets_file:
+        return []
+    from otel_distro.ai.budgets import load
+
+    return load(chosen.ai_budgets_file, chosen.ai_cost_attributes)
 
 
 def _overrides(chosen: Any) -> list[Override]:

@@ -24,6 +24,7 @@ from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.trace import NonRecordingSpan, SpanContext
 
 from otel_distro.ai import semconv
+from otel_distro.ai.budgets import BudgetBook
 from otel_distro.ai.pricing import Cost, PriceBook, compute_cost
 from otel_distro.version import __version__
 
@@ -67,8 +68,10 @@ class GenAIMeters:
     """Records LLM calls on one MeterProvider, priced by one PriceBook."""
 
     def __init__(self, meter_provider: MeterProvider, prices: PriceBook,
-                 cost_attributes: Sequence[str] = (), value_limit: int = 100) -> None:
+                 cost_attributes: Sequence[str] = (), value_limit: int = 100,
+                 budgets: BudgetBook | None = None) -> None:
         self.prices = prices
+        self._budgets = budgets if budgets is not None and budgets.budgets else None
         self.cost_attributes = tuple(cost_attributes)
         self._bounded = BoundedAttributes(self.cost_attributes, value_limit)
         self._agent_names = BoundedAttributes((semconv.AGENT_NAME,), value_limit)
@@ -97,6 +100,11 @@ class GenAIMeters:
         self._tool_calls = histogram(semconv.TOOL_CALL_DURATION, "s",
                                      "Tool calls (execute_tool spans): duration, outcome",
                                      semconv.AGENT_DURATION_BUCKETS)
+        if self._budgets is not None:
+            meter.create_observable_counter(semconv.BUDGET_SPEND, callbacks=[self._budget_spend], unit="{USD}",
+                                            description="USD spent on each budget since the process started")
+            meter.create_observable_gauge(semconv.BUDGET_LIMIT, callbacks=[self._budget_limits], unit="{USD}",
+                                          description="Each budget's limit per period, in US dollars")
         # Reports nothing: its callback feeds the queued calls to the instruments above.
         meter.create_observable_gauge("otel_distro.ai.pending", callbacks=[self._drain_callback],
                                       unit="{call}", description="Internal: flushes queued GenAI calls")
@@ -136,6 +144,9 @@ class GenAIMeters:
                 total = cost.total
             if provider_cost is not None:
                 total = self._provider_total(provider_cost)
+            if total is not None and self._budgets is not None:
+                self._budgets.add(total, {**(extra or {}), semconv.PROVIDER_NAME: provider,
+                                          semconv.REQUEST_MODEL: model, semconv.AGENT_NAME: agent})
         self._queue(self._emit, (provider, model, operation, duration_s, input_tokens, output_tokens,
                                  response_model, server_address, server_port, error_type, cost,
                                  provider_cost, has_usage, tokens_and_duration, extra, span_context, agent,
@@ -158,6 +169,16 @@ class GenAIMeters:
         self._pending.append((emit, args))
         if len(self._pending) > _MAX_PENDING:
             self.drain()
+
+    def _budget_spend(self, _options: CallbackOptions) -> Iterable[Observation]:
+        assert self._budgets is not None
+        return [Observation(spent, {semconv.BUDGET: b.name, semconv.BUDGET_PERIOD: b.period})
+                for b, spent in self._budgets.spend()]
+
+    def _budget_limits(self, _options: CallbackOptions) -> Iterable[Observation]:
+        assert self._budgets is not None
+        return [Observation(b.limit_usd, {semconv.BUDGET: b.name, semconv.BUDGET_PERIOD: b.period})
+                for b in self._budgets.budgets]
 
     @staticmethod
     def _provider_total(provider_cost: float | Mapping[str, float]) -> float:

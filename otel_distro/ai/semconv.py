@@ -23,6 +23,11 @@ TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
 AGENT_RUN_DURATION = "gen_ai.agent.run.duration"
 AGENT_TOKEN_USAGE = "gen_ai.agent.token.usage"
 TOOL_CALL_DURATION = "gen_ai.tool.call.duration"
+# Budgets (the distro's): spend since start-up and the limit, by budget name and period.
+BUDGET_SPEND = "gen_ai.budget.spend"
+BUDGET_LIMIT = "gen_ai.budget.limit"
+BUDGET = "budget"
+BUDGET_PERIOD = "period"
 AGENT_DURATION_BUCKETS: tuple[float, ...] = (
     0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6)
 
