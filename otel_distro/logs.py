@@ -98,6 +98,9 @@ def build(settings: Settings, resource: Resource,
           log_exporters: Sequence[LogRecordExporter] | None = None) -> LoggerProvider:
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_log_record_processor(_DrainBridge())
+    from otel_distro.ai import content  # GenAI prompt/completion policy: before the batch processors copy records
+
+    provider.add_log_record_processor(content.ContentLogProcessor(content.policy_from_settings(settings)))
     redactor = redaction.from_settings(settings)
     for exporter in exporters(settings) if log_exporters is None else log_exporters:
         provider.add_log_record_processor(BatchLogRecordProcessor(
@@ -311,7 +314,7 @@ def _bridge_handler_class() -> type[logging.Handler]:
                 return self._queues
             queues: list[tuple[Callable[[Any], Any], Any]] | None = []
             for processor in processors or ():
-                if isinstance(processor, _DrainBridge):
+                if isinstance(processor, _DrainBridge) or getattr(processor, "skips_plain_log_lines", False):
                     continue
                 inner = getattr(processor, "_batch_processor", None)
                 if type(processor) is not BatchLogRecordProcessor or not callable(getattr(inner, "emit", None)):

@@ -204,12 +204,15 @@ def install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime |
 
 def _install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime:
     global _runtime
+    from otel_distro._sdk_private import ending_span
+    from otel_distro.ai import content
+
+    if ending_span.rewrite.probe(ending_span._probe_rewrite):
+        tracer_provider.add_span_processor(content.ContentSpanProcessor(content.policy_from_settings(chosen)))
     meters = _meters_on_first_use(meter_provider, chosen, _overrides(chosen),
                                   follow_updates=bool(chosen.ai_prices_update_url))
     processor = None
     if chosen.ai_span_metrics:
-        from otel_distro._sdk_private import ending_span
-
         ending_span.add_attributes.probe(ending_span._probe)
         processor = GenAISpanProcessor(meters, meter_provider)
         if not isinstance(tracer_provider.sampler, GenAISampler):
