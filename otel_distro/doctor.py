@@ -41,7 +41,9 @@ SERVICE_LIBRARIES: dict[str, str] = {
     "confluent-kafka": "opentelemetry-instrumentation-confluent-kafka",
     "pika": "opentelemetry-instrumentation-pika",
     "aio-pika": "opentelemetry-instrumentation-aio-pika",
-    "openai": "opentelemetry-instrumentation-openai-v2",
+    "openai": "opentelemetry-instrumentation-genai-openai",
+    "anthropic": "opentelemetry-instrumentation-genai-anthropic",
+    "openai-agents": "opentelemetry-instrumentation-genai-openai-agents",
 }
 
 

@@ -310,6 +310,16 @@ TABLE: tuple[Setting, ...] = (
             "Fetch genai-prices data from this URL hourly; unset, prices never leave the machine."),
     Setting("OTEL_DISTRO_AI_COST_ATTRIBUTES", "ai_cost_attributes", _attribute_keys, (), "(none)",
             "Baggage keys copied onto the AI cost metrics (e.g. tenant,feature), comma-separated."),
+    Setting("OTEL_DISTRO_AI_STREAM_USAGE", "ai_stream_usage", _parse_bool, True, "true",
+            "Ask streamed OpenAI chat calls for their usage (stream_options.include_usage) when the caller set "
+            "no stream_options; the extra usage chunk is not passed on to the caller."),
+    Setting("OTEL_DISTRO_AI_BUDGETS_FILE", "ai_budgets_file", _optional_str, None, "(none)",
+            "YAML or TOML file of LLM spend budgets (USD per day or month, by cost attribute and model)."),
+    Setting("OTEL_DISTRO_AI_CONTENT", "ai_content", _one_of("off", "redacted", "full"), "off", "off",
+            "Prompt and completion content on exported GenAI spans, events and logs: off (removed), redacted "
+            "(secrets masked) or full; applied whatever the instrumentation captured."),
+    Setting("OTEL_DISTRO_AI_CONTENT_MAX_BYTES", "ai_content_max_bytes", _int_between(16, 10_000_000), 8192,
+            "8192", "With OTEL_DISTRO_AI_CONTENT=redacted or full: longest content value kept (UTF-8 bytes)."),
     Setting("OTEL_DISTRO_BUSINESS_METRICS_FILE", "business_metrics_file", _optional_str, None, "(none)",
             "YAML file declaring business metrics, created at start-up, fetched by name in code."),
     Setting("OTEL_DISTRO_METRIC_ATTRIBUTE_VALUES", "metric_attribute_value_limit",
@@ -412,6 +422,10 @@ class Settings:
     ai_prices_file: str | None
     ai_prices_update_url: str | None
     ai_cost_attributes: tuple[str, ...]
+    ai_stream_usage: bool
+    ai_budgets_file: str | None
+    ai_content: str
+    ai_content_max_bytes: int
     business_metrics_file: str | None
     metric_attribute_value_limit: int
     export_error_interval_s: float

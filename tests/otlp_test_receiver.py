@@ -67,6 +67,7 @@ class Point:
     sum: float | None = None
     bounds: list[float] = field(default_factory=list)
     bucket_counts: list[int] = field(default_factory=list)
+    exemplar_trace_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -121,13 +122,15 @@ def _decode_metrics(body: bytes) -> list[Metric]:
                 points = []
                 for p in data.data_points:
                     attrs = _attributes(p.attributes)
+                    exemplars = [e.trace_id.hex() for e in getattr(p, "exemplars", ())]
                     if kind == "histogram":
                         points.append(Point(attrs, count=p.count, sum=p.sum,
                                             bounds=list(p.explicit_bounds),
-                                            bucket_counts=list(p.bucket_counts)))
+                                            bucket_counts=list(p.bucket_counts), exemplar_trace_ids=exemplars))
                     elif kind in ("sum", "gauge"):
                         which = p.WhichOneof("value")
-                        points.append(Point(attrs, value=getattr(p, which) if which else None))
+                        points.append(Point(attrs, value=getattr(p, which) if which else None,
+                                            exemplar_trace_ids=exemplars))
                     else:
                         points.append(Point(attrs, count=getattr(p, "count", None)))
                 out.append(Metric(m.name, m.unit, kind, points, resource, sm.scope.name,

@@ -63,6 +63,10 @@ CASES: dict[str, tuple[str, object, str]] = {
     "OTEL_DISTRO_AI_PRICES_FILE": (" prices.yaml ", "prices.yaml", None),
     "OTEL_DISTRO_AI_PRICES_UPDATE_URL": ("https://prices.example/data.json", "https://prices.example/data.json", "prices.json"),
     "OTEL_DISTRO_AI_COST_ATTRIBUTES": ("tenant, feature,tenant", ("tenant", "feature"), "tenant,bad key"),
+    "OTEL_DISTRO_AI_STREAM_USAGE": ("off", False, "ask"),
+    "OTEL_DISTRO_AI_BUDGETS_FILE": (" budgets.yaml ", "budgets.yaml", None),
+    "OTEL_DISTRO_AI_CONTENT": ("Redacted", "redacted", "partial"),
+    "OTEL_DISTRO_AI_CONTENT_MAX_BYTES": ("1024", 1024, "8"),
     "OTEL_DISTRO_BUSINESS_METRICS_FILE": ("kpis.yaml", "kpis.yaml", None),
     "OTEL_DISTRO_METRIC_ATTRIBUTE_VALUES": ("50", 50, "0"),
 }
