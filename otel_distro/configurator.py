@@ -23,7 +23,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_distro import ai, diagnostics, logs, resource, settings, traces
+from otel_distro import ai, config_file, diagnostics, logs, resource, settings, traces
 from otel_distro import metrics as metrics_
 from otel_distro.metrics import PullEndpoint
 
@@ -79,12 +79,59 @@ def configure(**overrides: Any) -> Telemetry | None:
         return _telemetry
 
 
-def _build(chosen: settings.Settings) -> Telemetry:
+@dataclass
+class _Providers:
+    resource: Resource
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    pull_endpoint: PullEndpoint | None
+    exports_logs: bool
+    reads_metrics: bool
+
+
+def _from_environment(chosen: settings.Settings) -> _Providers:
     res = resource.build(chosen)
     tracer_provider = traces.build(chosen, res)
     readers, endpoint = metrics_.readers(chosen)
     meter_provider = metrics_.build(chosen, res, readers)
     logger_provider = logs.build(chosen, res)
+    return _Providers(res, tracer_provider, meter_provider, logger_provider, endpoint,
+                      bool(chosen.logs_exporter), bool(readers))
+
+
+def _from_file(chosen: settings.Settings) -> _Providers:
+    built = config_file.build(chosen)
+    metrics_.renew_collection_locks_after_fork(built.meter_provider)
+    return _Providers(*built, pull_endpoint=None, exports_logs=config_file.exports_logs(chosen.declarative),
+                      reads_metrics=config_file.reads_metrics(chosen.declarative))
+
+
+def _providers(chosen: settings.Settings) -> tuple[settings.Settings, _Providers]:
+    """The file's providers when OTEL_CONFIG_FILE is in use and can be built, else the environment's."""
+    if chosen.declarative is not None:
+        try:
+            return chosen, _from_file(chosen)
+        except config_file.ConfigFileError as err:
+            sys.stderr.write(f"otel-distro: OTEL_CONFIG_FILE: {chosen.config_file}: {err}; "
+                             "using the environment's settings\n")
+            sys.stderr.flush()
+            if chosen.strict:
+                raise settings.StrictModeError(2) from None
+            chosen = _settings_without_file(chosen)
+    return chosen, _from_environment(chosen)
+
+
+def _settings_without_file(chosen: settings.Settings) -> settings.Settings:
+    fallback = settings.load(report=False, use_file=False)
+    overrides = {name: getattr(chosen, name) for name, source in chosen.sources.items() if source == "configure()"}
+    return fallback.with_overrides(**overrides) if overrides else fallback
+
+
+def _build(chosen: settings.Settings) -> Telemetry:
+    chosen, built = _providers(chosen)
+    res, tracer_provider = built.resource, built.tracer_provider
+    meter_provider, logger_provider = built.meter_provider, built.logger_provider
 
     ai.install(chosen, tracer_provider, meter_provider)  # wraps the sampler: before any tracer
     trace.set_tracer_provider(tracer_provider)
@@ -96,13 +143,13 @@ def _build(chosen: settings.Settings) -> Telemetry:
 
         business.install(chosen.metric_attribute_value_limit, chosen.business_metrics_file)
 
-    if chosen.logs_exporter or chosen.log_format != "off":
+    if built.exports_logs or chosen.log_format != "off":
         from otel_distro import console, redaction
 
         name = str(res.attributes.get("service.name", chosen.program_name))
-        logs.install_bridge(logger_provider, chosen.log_export_level, export=bool(chosen.logs_exporter),
+        logs.install_bridge(logger_provider, chosen.log_export_level, export=built.exports_logs,
                             console=console.from_settings(chosen, name, redaction.from_settings(chosen)))
-    if chosen.system_metrics and readers:
+    if chosen.system_metrics and built.reads_metrics:
         from otel_distro import process_metrics
 
         process_metrics.start(meter_provider)
@@ -110,7 +157,7 @@ def _build(chosen: settings.Settings) -> Telemetry:
     diagnostics.rate_limit_export_errors(chosen.export_error_interval_s)
     atexit.register(shutdown)
     _exit_cleanly_on_sigterm()
-    return Telemetry(chosen, res, tracer_provider, meter_provider, logger_provider, endpoint)
+    return Telemetry(chosen, res, tracer_provider, meter_provider, logger_provider, built.pull_endpoint)
 
 
 def _exit_cleanly_on_sigterm() -> None:

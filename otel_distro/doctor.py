@@ -90,6 +90,11 @@ def configuration_rows(chosen: settings_.Settings) -> list[dict[str, str]]:
         rows.append({"variable": setting.env,
                      "value": "****" if setting.secret and value else _shown(value),
                      "source": chosen.sources.get(setting.field, "default")})
+    if chosen.declarative is not None:
+        from otel_distro import config_file
+
+        for section, summary in config_file.describe(chosen.declarative):
+            rows.append({"variable": section, "value": summary, "source": f"file {chosen.declarative.path}"})
     for name, value in settings_.other_otel_variables().items():
         rows.append({"variable": name, "value": value, "source": "environment (read by the SDK)"})
     return rows
@@ -103,6 +108,15 @@ def check_variables(chosen: settings_.Settings) -> Iterable[Finding]:
 
 
 def check_service_name(chosen: settings_.Settings) -> Iterable[Finding]:
+    if chosen.declarative is not None:
+        from otel_distro import config_file
+
+        if config_file.service_name(chosen.declarative):
+            yield Finding("service.name", True, "service.name is set in the configuration file")
+        else:
+            yield Finding("service.name", False, f"{chosen.declarative.path} sets no service.name resource "
+                                                 "attribute: telemetry will say unknown_service")
+        return
     if chosen.service_name or dict(chosen.resource_attributes).get("service.name"):
         yield Finding("service.name", True, "service.name is set")
     else:
@@ -140,7 +154,7 @@ def probe_otlp(endpoint: str, timeout: float) -> tuple[bool, str]:
 
 
 def check_otlp(chosen: settings_.Settings, timeout: float) -> Iterable[Finding]:
-    if "otlp" not in chosen.traces_exporter + chosen.metrics_exporter + chosen.logs_exporter:
+    if chosen.declarative is not None or "otlp" not in chosen.traces_exporter + chosen.metrics_exporter + chosen.logs_exporter:
         return
     ok, message = probe_otlp(chosen.signal_endpoint("traces"), timeout)
     yield Finding("otlp endpoint", ok, message)

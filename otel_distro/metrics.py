@@ -167,7 +167,7 @@ def build(settings: Settings, resource: Resource,
           metric_readers: Sequence[MetricReader]) -> MeterProvider:
     provider = MeterProvider(resource=resource, metric_readers=list(metric_readers), views=views(),
                              shutdown_on_exit=False)
-    _renew_collection_locks_after_fork(provider)
+    renew_collection_locks_after_fork(provider)
     return provider
 
 
@@ -179,7 +179,7 @@ def _fresh(lock: Any) -> Any:
     return threading.RLock() if isinstance(lock, _RLOCK_TYPE) else threading.Lock()
 
 
-def _renew_collection_locks_after_fork(provider: MeterProvider) -> None:
+def renew_collection_locks_after_fork(provider: MeterProvider) -> None:
     """Give a forked child unlocked copies of the SDK's collection locks.
 
     The SDK (1.45) renews the provider's own locks after fork, not those of its
