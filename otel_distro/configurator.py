@@ -132,6 +132,11 @@ def _build(chosen: settings.Settings) -> Telemetry:
     chosen, built = _providers(chosen)
     res, tracer_provider = built.resource, built.tracer_provider
     meter_provider, logger_provider = built.meter_provider, built.logger_provider
+    live_sampler = None
+    if chosen.opamp_endpoint:  # the sampling ratio may change while the service runs
+        from otel_distro import live
+
+        live_sampler = live.prepare(tracer_provider)
 
     ai.install(chosen, tracer_provider, meter_provider)  # wraps the sampler: before any tracer
     trace.set_tracer_provider(tracer_provider)
@@ -157,7 +162,12 @@ def _build(chosen: settings.Settings) -> Telemetry:
     diagnostics.rate_limit_export_errors(chosen.export_error_interval_s)
     atexit.register(shutdown)
     _exit_cleanly_on_sigterm()
-    return Telemetry(chosen, res, tracer_provider, meter_provider, logger_provider, built.pull_endpoint)
+    telemetry = Telemetry(chosen, res, tracer_provider, meter_provider, logger_provider, built.pull_endpoint)
+    if live_sampler is not None:
+        from otel_distro import remote
+
+        remote.start(telemetry, live_sampler)
+    return telemetry
 
 
 def _exit_cleanly_on_sigterm() -> None:
@@ -207,6 +217,10 @@ def shutdown() -> None:
         telemetry, _telemetry = _telemetry, None
     if telemetry is None:
         return
+    if telemetry.settings.opamp_endpoint:
+        from otel_distro import remote
+
+        remote.stop()
     logs.remove_bridge()
     ai.uninstall()
     timeout = telemetry.settings.shutdown_timeout_s

@@ -612,6 +612,33 @@ def _parse_file_value(setting: Setting, texts: list[str]) -> Any:
     return usable
 
 
+LIVE_FIELDS = tuple(s.field for s in TABLE if s.live)
+
+
+def live_values(requested: Mapping[str, Any]) -> dict[str, Any]:
+    """The typed values of a remote configuration (keys: field names of live settings; values as in the file).
+
+    Raises InvalidValue naming the first key that is not a live setting or whose value is invalid: a remote
+    configuration is taken whole or not at all.
+    """
+    from otel_distro import config_file
+
+    by_field = {s.field: s for s in TABLE if s.live}
+    values: dict[str, Any] = {}
+    for key, raw in requested.items():
+        setting = by_field.get(key)
+        if setting is None:
+            raise InvalidValue(f"{key}: not a setting that changes live (these do: {', '.join(LIVE_FIELDS)})")
+        texts = config_file.as_setting_texts(raw)
+        try:
+            values[key] = _parse_file_value(setting, texts)
+        except InvalidParts as err:
+            raise InvalidValue(f"{key}: {'; '.join(err.rejected)}") from None
+        except InvalidValue as err:
+            raise InvalidValue(f"{key}={','.join(texts)!r} is invalid (accepted: {err})") from None
+    return values
+
+
 def export_file(settings: Settings, signal: str) -> str:
     """The file exporter's path for one signal, its folder created if missing."""
     os.makedirs(settings.file_export_dir, exist_ok=True)

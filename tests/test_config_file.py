@@ -173,7 +173,8 @@ def test_doctor_shows_each_value_with_where_it_came_from(tmp_path: Path) -> None
 # ---------------------------------------------------------------- a real service
 
 
-def _start(start_service, env: dict[str, str]):
+def start_config_app(start_service, env: dict[str, str]):
+    """tests/apps/config_app.py under opentelemetry-instrument, ready; (service, base URL)."""
     port = free_port()
     service = start_service([str(BIN / "opentelemetry-instrument"), str(BIN / "uvicorn"),
                              "tests.apps.config_app:app", "--host", "127.0.0.1", "--port", str(port),
@@ -189,7 +190,7 @@ def test_the_file_drives_every_signal_with_redaction_and_genai_cost(receiver, st
     # The variables name another receiver (port 9, nothing listens): the file's endpoints must win.
     env = telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path, OTEL_SERVICE_NAME="from-env",
                         CFG_SERVICE="configured")
-    service, base = _start(start_service, env)
+    service, base = start_config_app(start_service, env)
     assert http_get(base + "/emit?tag=one") == 200
     receiver.wait_for(lambda: any(s.name == "one-9" for s in receiver.spans()), what="the app's spans")
     receiver.wait_for(lambda: any("warning one" in str(r.body) for r in receiver.logs()), what="the warning")
@@ -211,7 +212,7 @@ def test_the_file_drives_every_signal_with_redaction_and_genai_cost(receiver, st
 @pytest.mark.integration
 def test_without_the_file_the_same_service_follows_the_variables(receiver, start_service) -> None:
     env = telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="from-env", OTEL_DISTRO_REDACT_KEYS="ssn")
-    _, base = _start(start_service, env)
+    _, base = start_config_app(start_service, env)
     assert http_get(base + "/emit?tag=two") == 200
     receiver.wait_for(lambda: any(s.name == "two-9" for s in receiver.spans()), what="the app's spans")
     receiver.wait_for(lambda: any("info two" in str(r.body) for r in receiver.logs()), what="the info record")
@@ -234,7 +235,7 @@ tracer_provider:
 def test_an_unknown_exporter_is_one_line_and_the_service_runs_on_the_environment(receiver, start_service,
                                                                                  tmp_path) -> None:
     path = _write(tmp_path, UNKNOWN_EXPORTER)
-    service, base = _start(start_service, telemetry_env(receiver.endpoint, OTEL_CONFIG_FILE=path,
+    service, base = start_config_app(start_service, telemetry_env(receiver.endpoint, OTEL_CONFIG_FILE=path,
                                                         OTEL_SERVICE_NAME="fallback"))
     assert http_get(base + "/emit?tag=three") == 200
     receiver.wait_for(lambda: any(s.name == "three-9" for s in receiver.spans()), what="spans per the variables")

@@ -1,0 +1,211 @@
+"""OpAMP: a running service reports itself and takes live settings from the server, never slowed by it.
+
+The service tests start tests/apps/config_app.py under opentelemetry-instrument with
+OTEL_DISTRO_OPAMP_ENDPOINT pointing at the test OpAMP server (tests/opamp_test_server.py: real OpAMP protobuf
+over HTTP) and its telemetry at the test OTLP receiver.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from otel_distro import remote, settings
+from tests.conftest import BIN, http_get, telemetry_env
+from tests.opamp_test_server import APPLIED, FAILED, OpampTestServer
+from tests.test_config_file import start_config_app
+
+# ---------------------------------------------------------------- validation, without a server
+
+
+def test_only_live_settings_are_accepted_and_values_are_parsed_as_in_the_file() -> None:
+    assert settings.live_values({"sampler_arg": "0.25", "log_export_level": "WARNING",
+                                 "redact_keys": ["ssn", "iban"], "redact_patterns": [r"\d{2,4}-x"]}) == {
+        "sampler_arg": 0.25, "log_export_level": logging.WARNING, "redact_keys": ("ssn", "iban"),
+        "redact_patterns": (r"\d{2,4}-x",)}
+    assert {s.field for s in settings.TABLE if s.live} == set(settings.LIVE_FIELDS) >= {
+        "sampler_arg", "log_export_level", "redact_keys", "redact_patterns"}
+
+
+@pytest.mark.parametrize(("requested", "reason"), [
+    ({"sampler_arg": 1.5}, "sampler_arg='1.5' is invalid (accepted: a number from 0 to 1)"),
+    ({"log_export_level": "loud"}, "log_export_level='loud' is invalid (accepted: one of debug"),
+    ({"redact_patterns": ["(unclosed"]}, "redact_patterns: pattern '(unclosed' is not a valid regular expression"),
+    ({"otlp_endpoint": "http://elsewhere:4318"}, "otlp_endpoint: not a setting that changes live"),
+    ({"sampler_arg": 0.5, "colour": "red"}, "colour: not a setting that changes live"),
+])
+def test_a_bad_remote_value_is_refused_with_its_reason(requested: dict, reason: str) -> None:
+    with pytest.raises(settings.InvalidValue) as refused:
+        settings.live_values(requested)
+    assert reason in str(refused.value)
+
+
+def test_remote_configuration_files_are_json_or_yaml_objects() -> None:
+    from opentelemetry._opamp.proto import opamp_pb2
+
+    def config(body: str, content_type: str):
+        files = {"otel_distro": opamp_pb2.AgentConfigFile(body=body.encode(), content_type=content_type)}
+        return opamp_pb2.AgentRemoteConfig(config=opamp_pb2.AgentConfigMap(config_map=files))
+
+    assert remote.decode_remote_config(config('{"sampler_arg": 0.5}', "application/json")) == {"sampler_arg": 0.5}
+    assert remote.decode_remote_config(config("log_export_level: error\n", "text/yaml")) == {
+        "log_export_level": "error"}
+    assert remote.decode_remote_config(config("", "application/json")) == {}
+    for body, content_type, reason in [("[1, 2]", "application/json", "expected an object"),
+                                       ("{nope", "application/json", "not JSON"),
+                                       ("a: [", "application/yaml", "not YAML")]:
+        with pytest.raises(ValueError, match=reason):
+            remote.decode_remote_config(config(body, content_type))
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    delays = [remote._backoff(0.2, n) for n in range(1, 12)]
+    assert delays[:3] == [0.4, 0.8, 1.6]
+    assert delays == sorted(delays) and max(delays) == 6.0
+    assert remote._backoff(30, 10) == 60.0
+
+
+# ---------------------------------------------------------------- a real service
+
+
+@pytest.fixture
+def opamp():
+    with OpampTestServer() as running:
+        yield running
+
+
+def _start(start_service, receiver, opamp, **extra: str):
+    return start_config_app(start_service, telemetry_env(
+        receiver.endpoint, OTEL_SERVICE_NAME="live", OTEL_DISTRO_SERVICE_VERSION="2.0.1",
+        OTEL_DISTRO_OPAMP_ENDPOINT=opamp.endpoint, OTEL_DISTRO_OPAMP_INTERVAL="0.2",
+        OTEL_DISTRO_OPAMP_HEADERS="authorization=Bearer%20t0ken", OTEL_METRICS_EXPORTER="none", **extra))
+
+
+def _emitted(receiver, tag: str) -> tuple[int, bool, bool]:
+    """(spans named tag-i, info record, warning record) received for this tag."""
+    spans = sum(s.name.startswith(f"{tag}-") for s in receiver.spans())
+    bodies = [str(r.body) for r in receiver.logs()]
+    return spans, f"info {tag}" in bodies, any(b.startswith(f"warning {tag} ") for b in bodies)
+
+
+def _emit_and_wait(base: str, receiver, tag: str) -> tuple[int, bool, bool]:
+    """Emit under ``tag``, then a control tag; once the control's warning is in, what came of ``tag``."""
+    assert http_get(base + f"/emit?tag={tag}") == 200
+    assert http_get(base + f"/emit?tag={tag}.control") == 200
+    receiver.wait_for(lambda: _emitted(receiver, f"{tag}.control")[2], what=f"the {tag} control warning")
+    time.sleep(0.5)  # spans of the same request batch go out within the 200 ms schedule delay
+    return _emitted(receiver, tag)
+
+
+def _apply(opamp: OpampTestServer, config: dict) -> tuple[int, str]:
+    config_hash = opamp.offer(config)
+    return opamp.wait_for(lambda: (opamp.status(config_hash) or [None])[0], what="the agent's status")
+
+
+@pytest.mark.integration
+def test_the_service_reports_itself_and_changes_sampling_and_log_level_live(receiver, start_service,
+                                                                           opamp) -> None:
+    service, base = _start(start_service, receiver, opamp)
+    instance = opamp.wait_for(lambda: [i for i in opamp.snapshot() if i.effective_config], what="a report")[0]
+    assert instance.description["service.name"] == "live"
+    assert instance.description["service.version"] == "2.0.1"
+    assert instance.description["service.instance.id"] == instance.uid
+    assert instance.health.healthy and instance.health.status == "running"
+    assert instance.setting("OTEL_DISTRO_LOG_EXPORT_LEVEL") == {
+        "variable": "OTEL_DISTRO_LOG_EXPORT_LEVEL", "value": "info", "source": "default"}
+    assert instance.setting("OTEL_DISTRO_OPAMP_HEADERS")["value"] == "****"
+
+    assert _emit_and_wait(base, receiver, "before") == (10, True, True)
+
+    assert _apply(opamp, {"sampler_arg": 0.0, "log_export_level": "warning"}) == (APPLIED, "")
+    # Spans of the new requests are dropped; only warnings are exported.
+    assert _emit_and_wait(base, receiver, "after") == (0, False, True)
+    opamp.wait_for(lambda: opamp.snapshot()[0].setting("OTEL_DISTRO_LOG_EXPORT_LEVEL")["value"] == "warning",
+                   what="the effective configuration")
+    assert opamp.snapshot()[0].setting("OTEL_DISTRO_LOG_EXPORT_LEVEL")["source"] == "remote (OpAMP)"
+    assert opamp.snapshot()[0].setting("OTEL_TRACES_SAMPLER_ARG")["value"] == "0.0"
+
+    status, reason = _apply(opamp, {"sampler_arg": 1.5, "log_export_level": "info"})
+    assert status == FAILED and "sampler_arg='1.5' is invalid (accepted: a number from 0 to 1)" in reason
+    assert _emit_and_wait(base, receiver, "refused") == (0, False, True), "a refused change changes nothing"
+
+    # An empty configuration: back to the start-up settings.
+    assert _apply(opamp, {}) == (APPLIED, "")
+    assert _emit_and_wait(base, receiver, "again") == (10, True, True)
+    assert len({i.uid for i in opamp.snapshot()}) == 1
+    assert "Traceback" not in service.output()
+
+
+@pytest.mark.integration
+def test_redaction_keys_change_live(receiver, start_service, opamp) -> None:
+    _, base = _start(start_service, receiver, opamp)
+    assert _emit_and_wait(base, receiver, "plain")[0] == 10
+    assert next(s for s in receiver.spans() if s.name == "plain-0").attributes["ssn"] == "078-05-1120"
+    assert _apply(opamp, {"redact_keys": ["ssn"]}) == (APPLIED, "")
+    assert _emit_and_wait(base, receiver, "masked")[0] == 10
+    assert next(s for s in receiver.spans() if s.name == "masked-0").attributes["ssn"] == "[REDACTED]"
+
+
+def _latencies(url: str, count: int) -> list[float]:
+    took = []
+    for _ in range(count):
+        began = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=30) as response:
+            response.read()
+        took.append(time.perf_counter() - began)
+    return took
+
+
+@pytest.mark.integration
+def test_a_slow_or_down_server_costs_the_app_nothing_and_is_reported_once(receiver, start_service,
+                                                                         opamp) -> None:
+    service, base = _start(start_service, receiver, opamp)
+    opamp.wait_for(lambda: opamp.snapshot(), what="a first report")
+    # Slow: every answer takes 3 s (the agent's requests time out after 5 s); the app's requests do not wait.
+    opamp.delay = 3.0
+    slow = _latencies(base + "/health", 20)
+    opamp.delay = 0.0
+    opamp.down()
+    down = _latencies(base + "/health", 20)
+    # The poll that was waiting for the slow answer ends; the next ones are refused, and said so once.
+    opamp.wait_for(lambda: "not reachable" in service.output(), timeout=20, what="the agent to notice")
+    time.sleep(1.0)  # a few more polls fail meanwhile
+    opamp.up()
+    # Retried with backoff: the agent comes back by itself and takes a change.
+    assert _apply(opamp, {"log_export_level": "error"}) == (APPLIED, "")
+    # Wide margins for a loaded 2-core machine: an app request that waited for the OpAMP server would take
+    # at least the server's 3 s delay.
+    assert max(slow) < 1.5 and max(down) < 1.5, (slow, down)
+    lines = [line for line in service.output().splitlines() if "OpAMP server" in line]
+    assert len(lines) == 2, lines
+    assert f"OpAMP server {opamp.endpoint} not reachable" in lines[0] and "further failures" in lines[0]
+    assert lines[1].endswith(f"OpAMP server {opamp.endpoint} answers again")
+
+
+@pytest.mark.integration
+def test_each_forked_process_reports_as_its_own_instance(receiver, opamp, start_service, tmp_path: Path) -> None:
+    marker = tmp_path / "running"
+    marker.write_text("")
+    env = telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="forking", OTEL_DISTRO_OPAMP_ENDPOINT=opamp.endpoint,
+                        OTEL_DISTRO_OPAMP_INTERVAL="0.2", OTEL_METRICS_EXPORTER="none")
+    service = start_service([str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "tests/apps/opamp_fork.py",
+                             str(marker)], env)
+    try:
+        three = opamp.wait_for(lambda: len([i for i in opamp.snapshot() if i.description]) >= 3 and opamp.snapshot(),
+                               what="three processes")
+        assert len(three) == 3
+        assert {i.description["service.name"] for i in three} == {"forking"}
+        assert len({i.description["process.pid"] for i in three}) == 3
+        assert len({uuid.UUID(i.uid) for i in three}) == 3
+        config_hash = opamp.offer({"sampler_arg": 0.5})
+        statuses = opamp.wait_for(lambda: len(opamp.status(config_hash)) == 3 and opamp.status(config_hash),
+                                  what="every process's status")
+        assert statuses == [(APPLIED, "")] * 3
+    finally:
+        marker.unlink()
+    assert service.wait(30) == 0
