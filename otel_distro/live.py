@@ -103,7 +103,7 @@ class LiveSettings:
                 from otel_distro.redaction import Redactor
 
                 self._redactor.adopt_rules(Redactor(wanted["redact_keys"], wanted["redact_patterns"],
-                                                    current.redact_emails))
+                                                    current.redact_emails, current.redact_max_length))
             sources = dict(current.sources)
             sources.update({f: REMOTE_SOURCE if f in values else startup.sources.get(f, "default")
                             for f in settings_.LIVE_FIELDS})

@@ -339,6 +339,9 @@ TABLE: tuple[Setting, ...] = (
             "written \\, do not split); an invalid one is reported and skipped.", live=True),
     Setting("OTEL_DISTRO_REDACT_EMAILS", "redact_emails", _one_of("mask", "hash", "keep"), "mask",
             "mask", "E-mail addresses: mask (j***@example.com), hash ([email:16 hex digits of SHA-256]) or keep."),
+    Setting("OTEL_DISTRO_REDACT_MAX_LENGTH", "redact_max_length", _int_between(256, 10_000_000), 32_768, "32768",
+            "Characters of one text value the redaction rules read; the rest (and the word cut) becomes "
+            "[TRUNCATED n characters]."),
     # Configuration from a file and from an OpAMP server.
     Setting("OTEL_CONFIG_FILE", "config_file", _optional_str, None, "(none)",
             "Declarative configuration file (YAML or JSON, file_format 1.x): the providers are built from it, "
@@ -437,6 +440,7 @@ class Settings:
     redact_keys: tuple[str, ...]
     redact_patterns: tuple[str, ...]
     redact_emails: str
+    redact_max_length: int
     config_file: str | None
     opamp_endpoint: str | None
     opamp_headers: tuple[tuple[str, str], ...]

@@ -162,8 +162,7 @@ class OtlpTestReceiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
+                body = self._read_body()
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 decoder = _DECODERS.get(self.path)
@@ -185,6 +184,17 @@ class OtlpTestReceiver:
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def _read_body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                # Node's OTLP exporters send chunked bodies (no Content-Length).
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()  # the empty trailer line
+                return b"".join(chunks)
 
             def log_message(self, *args: Any) -> None:
                 pass

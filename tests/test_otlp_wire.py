@@ -605,3 +605,18 @@ def test_other_exporters_keep_the_copy_path(receiver: OtlpTestReceiver) -> None:
     del odd._client  # an SDK whose exporter is built differently
     assert type(redaction.wrap_log_exporter(odd, RULES)).__name__ == "RedactingLogExporter"
     assert type(redaction.wrap_log_exporter(_log_exporter(receiver), RULES)).__name__ == "EncodingLogExporter"
+
+
+def test_a_lone_surrogate_is_escaped_wherever_it_is_and_the_batch_keeps_the_rest(production_errors) -> None:
+    bad = "report-\udcff.csv"
+    spans = _real_spans()
+    spans[1]._name = bad
+    record = make_record(bad, attributes={bad: [bad, "ok"], "plain": bad})
+    encoder = otlp_wire.Encoder(RULES)
+    decoded = trace_service_pb2.ExportTraceServiceRequest.FromString(encoder.encode_spans(spans))
+    names = [s.name for rs in decoded.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert len(names) == len(spans) and "report-\\udcff.csv" in names
+    logs_request = logs_service_pb2.ExportLogsServiceRequest.FromString(encoder.encode_logs([record]))
+    (log_record,) = logs_request.resource_logs[0].scope_logs[0].log_records
+    assert log_record.body.string_value == "report-\\udcff.csv"
+    assert {kv.key for kv in log_record.attributes} == {"report-\\udcff.csv", "plain"}

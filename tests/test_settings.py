@@ -58,6 +58,7 @@ CASES: dict[str, tuple[str, object, str]] = {
     # An invalid pattern is reported on a line of its own; see test_redaction_settings.py.
     "OTEL_DISTRO_REDACT_PATTERNS": (r"\d{3,4}-x,(?i)secret\,word", (r"\d{3,4}-x", r"(?i)secret\,word"), None),
     "OTEL_DISTRO_REDACT_EMAILS": ("Hash", "hash", "drop"),
+    "OTEL_DISTRO_REDACT_MAX_LENGTH": ("4096", 4096, "12"),
     "OTEL_DISTRO_AI_SPAN_METRICS": ("false", False, "sometimes"),
     "OTEL_DISTRO_AI_PRICES_FILE": (" prices.yaml ", "prices.yaml", None),
     "OTEL_DISTRO_AI_PRICES_UPDATE_URL": ("https://prices.example/data.json", "https://prices.example/data.json", "prices.json"),
