@@ -209,3 +209,89 @@ def test_each_forked_process_reports_as_its_own_instance(receiver, opamp, start_
     finally:
         marker.unlink()
     assert service.wait(30) == 0
+
+
+# ---------------------------------------------------------------- applying, in process
+
+
+def _live(environ: dict[str, str]):
+    from types import SimpleNamespace
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_distro import live, traces
+
+    chosen = settings.load(environ, report=False)
+    provider = TracerProvider(sampler=traces.sampler(chosen), shutdown_on_exit=False)
+    sampler = live.prepare(provider)
+    telemetry = SimpleNamespace(settings=chosen)
+    return live.LiveSettings(telemetry, sampler), telemetry, provider, sampler
+
+
+def _sampled(tracer, count: int = 200) -> int:
+    kept = 0
+    for i in range(count):
+        with tracer.start_as_current_span(f"s{i}") as span:
+            kept += span.is_recording()
+    return kept
+
+
+def test_a_ratio_change_reaches_tracers_taken_before_it_and_an_empty_map_restores_the_start() -> None:
+    from otel_distro import live
+
+    applier, telemetry, provider, sampler = _live({"OTEL_TRACES_SAMPLER": "always_on"})
+    tracer = provider.get_tracer("before the change")
+    original = sampler.delegate
+    assert _sampled(tracer) == 200
+    assert applier.apply({"sampler_arg": 0}) == {"sampler_arg": 0.0}
+    assert _sampled(tracer) == 0
+    assert telemetry.settings.sampler_arg == 0.0 and telemetry.settings.sources["sampler_arg"] == live.REMOTE_SOURCE
+    assert "TraceIdRatioBased" in sampler.get_description() and "ParentBased" not in sampler.get_description()
+    assert applier.apply({}) == {"sampler_arg": 1.0}
+    assert sampler.delegate is original and _sampled(tracer) == 200
+    assert telemetry.settings.sources["sampler_arg"] == "default"
+
+
+def test_a_parent_based_sampler_stays_parent_based() -> None:
+    applier, _, _, sampler = _live({})
+    applier.apply({"sampler_arg": 0.5})
+    assert sampler.get_description().startswith("Live{ParentBased{root:TraceIdRatioBased{0.5}")
+
+
+def test_a_refused_change_changes_nothing() -> None:
+    from otel_distro import live
+
+    applier, telemetry, _, sampler = _live({"OTEL_DISTRO_LOG_EXPORT_LEVEL": "error"})
+    before, delegate = telemetry.settings, sampler.delegate
+    with pytest.raises(live.RefusedChange, match="log_export_level='loud' is invalid"):
+        applier.apply({"sampler_arg": 0.1, "log_export_level": "loud"})
+    assert telemetry.settings is before and sampler.delegate is delegate
+
+
+def test_redaction_rules_cannot_change_when_redaction_is_off() -> None:
+    from otel_distro import live
+
+    applier, _, _, _ = _live({"OTEL_DISTRO_REDACT": "false"})
+    with pytest.raises(live.RefusedChange, match="redaction is off"):
+        applier.apply({"redact_keys": ["ssn"]})
+
+
+def test_new_redaction_rules_reach_the_redactor_every_exporter_holds() -> None:
+    from otel_distro import otlp_wire, redaction
+
+    # Settings no other test uses: the redactor they share (from_settings caches it) is this test's alone.
+    applier, telemetry, _, _ = _live({"OTEL_DISTRO_REDACT_MAX_LENGTH": "12345"})
+    held = redaction.from_settings(telemetry.settings)
+    encoder = otlp_wire.Encoder(held)
+    assert held.value("ssn", "078-05-1120") == "078-05-1120"
+    out: list[bytes] = []
+    encoder._attributes(out, b"\x0a", {"ssn": "078-05-1120"})  # remembered, redacted under the old rules
+    try:
+        applier.apply({"redact_keys": ["ssn"]})
+        assert held.value("ssn", "078-05-1120") == redaction.REDACTED
+        again: list[bytes] = []
+        encoder._attributes(again, b"\x0a", {"ssn": "078-05-1120"})
+        assert b"078-05-1120" in out[0] and b"078-05-1120" not in again[0]
+    finally:
+        applier.apply({})  # the start-up rules again
+    assert held.value("ssn", "078-05-1120") == "078-05-1120"
