@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -203,6 +204,8 @@ def test_the_file_drives_every_signal_with_redaction_and_genai_cost(receiver, st
     assert "hunter2" not in str(warning.body)
     # log_export_level: warning (from the file): the info record is not exported.
     assert not any("info one" in str(r.body) for r in receiver.logs())
+    servers = [s.name for s in receiver.spans() if s.kind == 2]  # SpanKind.SERVER: the lean middleware's one
+    assert servers == ["GET /emit"]
     cost = receiver.metric("gen_ai.client.cost")[-1]
     assert sum(p.value or p.sum or 0 for p in cost.points) > 0
     assert receiver.metric("process.cpu.time"), "the distro's process metrics go through the file's reader"
@@ -271,3 +274,28 @@ def test_the_documented_example_is_the_shipped_one_and_loads_cleanly(monkeypatch
     assert loaded.redact_keys == ("ssn", "iban") and loaded.log_format == "json"
     assert loaded.redact_patterns == (r"ORD-\d{6}", r"\b[A-Z]{2}\d{2,4}\b")
     assert loaded.opamp_endpoint is None  # ${OPAMP_ENDPOINT} unset: OpAMP stays off
+
+
+@pytest.mark.integration
+def test_forked_workers_export_what_the_file_builds_each_on_its_own_connections(receiver, start_service,
+                                                                               tmp_path) -> None:
+    path = _write(tmp_path, GOOD.replace("{endpoint}", receiver.endpoint))
+    port = free_port()
+    service = start_service([str(BIN / "opentelemetry-instrument"), str(BIN / "gunicorn"), "--preload",
+                             "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "-b", f"127.0.0.1:{port}",
+                             "tests.apps.config_app:app"], telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path))
+    base = f"http://127.0.0.1:{port}"
+    service.wait_http(base + "/health")
+
+    def worker_pids() -> set[int]:
+        return {s.resource.get("process.pid") for s in receiver.spans() if s.name.startswith("fork")}
+
+    deadline = time.monotonic() + 40  # the kernel may give every connection to one worker for a while
+    sent = 0
+    while len(worker_pids()) < 2 and time.monotonic() < deadline and sent < 2000:
+        assert http_get(base + f"/emit?tag=fork{sent}") == 200
+        sent += 1
+    pids = receiver.wait_for(lambda: len(worker_pids()) >= 2 and worker_pids(), what="spans from two workers")
+    assert service.process.pid not in pids
+    assert receiver.errors == []  # no two processes wrote on one connection
+    assert all(s.attributes["ssn"] == "[REDACTED]" for s in receiver.spans() if s.name.startswith("fork"))
