@@ -24,7 +24,6 @@ import platform
 import socket
 import threading
 import time
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Mapping
@@ -127,9 +126,10 @@ class Agent:
             self._wake.clear()
 
     def _poll_once(self) -> float:
+        message = self._message()
         try:
-            answer = self._send(self._message())
-        except (OSError, urllib.error.URLError, ValueError) as err:
+            answer = self._send(message)
+        except Exception as err:  # refused, timed out, an HTTP error status, a body that is no ServerToAgent
             self._failures += 1
             if self._failures == 1:
                 _log.warning("otel-distro: OpAMP server %s not reachable (%s); retrying with backoff, further "

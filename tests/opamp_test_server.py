@@ -81,6 +81,8 @@ class OpampTestServer:
                         status = 400
                     else:
                         answer = server._receive(message).SerializeToString()
+                if server.broken:
+                    answer = b"not protobuf"
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(answer)))
@@ -92,6 +94,7 @@ class OpampTestServer:
 
         self._handler = Handler
         self.delay = 0.0  # seconds each answer waits: a slow server
+        self.broken = False  # answer 200 with a body that is no ServerToAgent
         self._server = self._bind(0)
         self.port = self._server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}/v1/opamp"

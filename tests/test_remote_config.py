@@ -295,3 +295,20 @@ def test_new_redaction_rules_reach_the_redactor_every_exporter_holds() -> None:
     finally:
         applier.apply({})  # the start-up rules again
     assert held.value("ssn", "078-05-1120") == "078-05-1120"
+
+
+def test_a_server_answering_garbage_is_a_failure_retried_with_backoff_and_reported_once(opamp, caplog) -> None:
+    from opentelemetry.sdk.resources import Resource
+
+    applier, _, _, _ = _live({})
+    agent = remote.Agent(opamp.endpoint, {}, 0.2, applier, Resource({"service.name": "garbled"}))
+    opamp.broken = True
+    with caplog.at_level(logging.WARNING, logger="otel_distro"):
+        delays = [agent._poll_once() for _ in range(3)]
+        opamp.broken = False
+        recovered = agent._poll_once()
+    assert delays == [0.4, 0.8, 1.6]
+    assert recovered == 0.2  # the next poll after one interval
+    said = [r.getMessage() for r in caplog.records if "OpAMP server" in r.getMessage()]
+    assert len(said) == 2 and "not reachable" in said[0] and said[1].endswith("answers again")
+    assert opamp.snapshot()[0].description["service.name"] == "garbled"
