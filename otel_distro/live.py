@@ -55,7 +55,9 @@ def prepare(tracer_provider: Any) -> LiveSampler:
 def _ratio_sampler(chosen: settings_.Settings, ratio: float) -> Sampler:
     from otel_distro import traces
 
-    name = "parentbased_traceidratio" if chosen.sampler.startswith("parentbased_") else "traceidratio"
+    # Under a configuration file the variable's sampler is not in use: parent-based, the spec's default.
+    parent_based = chosen.declarative is not None or chosen.sampler.startswith("parentbased_")
+    name = "parentbased_traceidratio" if parent_based else "traceidratio"
     return traces.sampler(dataclasses.replace(chosen, sampler=name, sampler_arg=ratio))
 
 

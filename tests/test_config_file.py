@@ -299,3 +299,11 @@ def test_forked_workers_export_what_the_file_builds_each_on_its_own_connections(
     assert service.process.pid not in pids
     assert receiver.errors == []  # no two processes wrote on one connection
     assert all(s.attributes["ssn"] == "[REDACTED]" for s in receiver.spans() if s.name.startswith("fork"))
+
+
+def test_opamp_can_be_switched_on_from_the_file(tmp_path: Path, monkeypatch) -> None:
+    text = 'file_format: "1.0"\ndistribution:\n  otel_distro:\n    opamp_endpoint: ${CFG_OPAMP}\n    opamp_interval_s: 5\n'
+    monkeypatch.setenv("CFG_OPAMP", "http://opamp.internal:4320/v1/opamp")
+    loaded = settings.load({"OTEL_CONFIG_FILE": _write(tmp_path, text)}, report=False)
+    assert (loaded.opamp_endpoint, loaded.opamp_interval_s) == ("http://opamp.internal:4320/v1/opamp", 5.0)
+    assert loaded.sources["opamp_endpoint"] == "file"
