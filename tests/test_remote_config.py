@@ -142,6 +142,22 @@ def test_the_service_reports_itself_and_changes_sampling_and_log_level_live(rece
 
 
 @pytest.mark.integration
+def test_settings_from_a_configuration_file_change_live_too(receiver, start_service, opamp, tmp_path) -> None:
+    from tests.test_config_file import GOOD
+
+    path = tmp_path / "otel.yaml"
+    path.write_text(GOOD.replace("{endpoint}", receiver.endpoint))  # log_export_level: warning
+    _, base = _start(start_service, receiver, opamp, OTEL_CONFIG_FILE=str(path))
+    instance = opamp.wait_for(lambda: [i for i in opamp.snapshot() if i.effective_config], what="a report")[0]
+    assert instance.setting("OTEL_DISTRO_LOG_EXPORT_LEVEL")["source"] == "file"
+    assert _emit_and_wait(base, receiver, "filed") == (10, False, True)
+    assert _apply(opamp, {"log_export_level": "info", "sampler_arg": 0}) == (APPLIED, "")
+    assert _emit_and_wait(base, receiver, "remote") == (0, True, True)
+    assert _apply(opamp, {}) == (APPLIED, "")  # back to the file's settings and sampler
+    assert _emit_and_wait(base, receiver, "back") == (10, False, True)
+
+
+@pytest.mark.integration
 def test_redaction_keys_change_live(receiver, start_service, opamp) -> None:
     _, base = _start(start_service, receiver, opamp)
     assert _emit_and_wait(base, receiver, "plain")[0] == 10
