@@ -100,7 +100,8 @@ class LiveSettings:
             changed = {f: v for f, v in wanted.items() if getattr(current, f) != v}
             self._sampler.delegate = _ratio_sampler(startup, values["sampler_arg"]) \
                 if "sampler_arg" in values else self._startup_sampler
-            _set_log_level(wanted["log_export_level"])
+            if "log_export_level" in changed:
+                _set_log_level(wanted["log_export_level"])
             if self._redactor is not None and _REDACTION_FIELDS & changed.keys():
                 from otel_distro.redaction import Redactor
 
