@@ -113,8 +113,8 @@ def _providers(chosen: settings.Settings) -> tuple[settings.Settings, _Providers
         try:
             return chosen, _from_file(chosen)
         except config_file.ConfigFileError as err:
-            sys.stderr.write(f"otel-distro: OTEL_CONFIG_FILE: {chosen.config_file}: {err}; "
-                             "using the environment's settings\n")
+            sys.stderr.write(f"otel-distro: OTEL_CONFIG_FILE: {chosen.config_file} is not a valid configuration "
+                             f"file: {err}; using the environment's settings\n")
             sys.stderr.flush()
             if chosen.strict:
                 raise settings.StrictModeError(2) from None

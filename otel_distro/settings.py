@@ -565,7 +565,8 @@ def _read_file(path: str, values: dict[str, Any], sources: dict[str, str], probl
         loaded = config_file.load(path)
     except config_file.ConfigFileError as err:
         problems.append(Problem("OTEL_CONFIG_FILE", path, "", "",
-                                detail=f"{path}: {err}; using the environment's settings"))
+                                detail=f"{path} is not a valid configuration file: {err}; "
+                                       "using the environment's settings"))
         sources["config_file"] = "environment (file not used)"
         return None
     for key, raw in loaded.distro_values.items():

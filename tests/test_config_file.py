@@ -125,7 +125,7 @@ def test_a_file_that_does_not_validate_is_one_line_and_the_environment_applies(c
                             "OTEL_TRACES_SAMPLER_ARG": "0.5"})
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"otel-distro: OTEL_CONFIG_FILE: {path}: ")
+    assert lines[0].startswith(f"otel-distro: OTEL_CONFIG_FILE: {path} is not a valid configuration file: ")
     assert reason in lines[0] and lines[0].endswith("; using the environment's settings")
     assert loaded.declarative is None
     assert (loaded.log_export_level, loaded.sampler_arg) == (logging.ERROR, 0.5)
@@ -135,8 +135,8 @@ def test_a_file_that_does_not_validate_is_one_line_and_the_environment_applies(c
 def test_a_missing_file_is_one_line(tmp_path: Path, capsys) -> None:
     path = str(tmp_path / "nowhere.yaml")
     assert settings.load({"OTEL_CONFIG_FILE": path}).declarative is None
-    assert capsys.readouterr().err == (f"otel-distro: OTEL_CONFIG_FILE: {path}: Configuration file not found: "
-                                       f"{path}; using the environment's settings\n")
+    assert capsys.readouterr().err == (f"otel-distro: OTEL_CONFIG_FILE: {path} is not a valid configuration file: "
+                                       f"Configuration file not found: {path}; using the environment's settings\n")
 
 
 def test_strict_mode_refuses_a_file_that_does_not_validate(tmp_path: Path, capsys) -> None:
@@ -144,7 +144,7 @@ def test_strict_mode_refuses_a_file_that_does_not_validate(tmp_path: Path, capsy
     with pytest.raises(SystemExit) as stopped:
         settings.load({"OTEL_CONFIG_FILE": path, "OTEL_DISTRO_STRICT": "true"})
     assert stopped.value.code == 2
-    assert f"OTEL_CONFIG_FILE: {path}:" in capsys.readouterr().err
+    assert f"OTEL_CONFIG_FILE: {path} is not a valid configuration file" in capsys.readouterr().err
 
 
 def test_without_the_variable_nothing_changes() -> None:
@@ -245,7 +245,8 @@ def test_an_unknown_exporter_is_one_line_and_the_service_runs_on_the_environment
     assert next(s for s in receiver.spans() if s.name == "three-0").resource["service.name"] == "fallback"
     lines = [line for line in service.output().splitlines() if "otel-distro:" in line]
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"otel-distro: OTEL_CONFIG_FILE: {path}: ") and "carrier_pigeon" in lines[0]
+    assert lines[0].startswith(f"otel-distro: OTEL_CONFIG_FILE: {path} is not a valid configuration file: ")
+    assert "carrier_pigeon" in lines[0]
     assert lines[0].endswith("; using the environment's settings")
 
 
@@ -258,7 +259,7 @@ def test_strict_mode_exits_2_on_a_file_it_cannot_use(text: str, tmp_path: Path) 
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "app ran" not in done.stdout
-    assert f"OTEL_CONFIG_FILE: {path}:" in done.stderr
+    assert f"OTEL_CONFIG_FILE: {path} is not a valid configuration file" in done.stderr
 
 
 def test_the_documented_example_is_the_shipped_one_and_loads_cleanly(monkeypatch) -> None:
