@@ -160,6 +160,17 @@ def check_otlp(chosen: settings_.Settings, timeout: float) -> Iterable[Finding]:
     yield Finding("otlp endpoint", ok, message)
 
 
+def check_opamp(chosen: settings_.Settings, installed: Callable[[str], bool] = _installed) -> Iterable[Finding]:
+    if not chosen.opamp_endpoint:
+        return
+    if not installed("opentelemetry-opamp-client"):
+        yield Finding("opamp", False, "OTEL_DISTRO_OPAMP_ENDPOINT is set but the OpAMP messages are not installed: "
+                                      "pip install 'otel-distro[opamp]'")
+        return
+    yield Finding("opamp", True, f"reports to {chosen.opamp_endpoint} every {chosen.opamp_interval_s:g} s; "
+                                 f"changeable live: {', '.join(settings_.LIVE_FIELDS)}")
+
+
 def check_prometheus_port(chosen: settings_.Settings) -> Iterable[Finding]:
     if "prometheus" not in chosen.metrics_exporter:
         return
@@ -226,7 +237,7 @@ def diagnose(chosen: settings_.Settings | None = None, *, app_module: str | None
             report.findings.append(Finding("app import", False,
                                            f"importing {app_module} failed: {type(err).__name__}: {err}"))
     for check in (check_variables(chosen), check_service_name(chosen),
-                  check_otlp(chosen, probe_timeout), check_prometheus_port(chosen),
+                  check_otlp(chosen, probe_timeout), check_opamp(chosen), check_prometheus_port(chosen),
                   check_instrumentations(), check_logging_handlers()):
         report.findings.extend(check)
     return report

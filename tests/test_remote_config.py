@@ -70,6 +70,17 @@ def test_backoff_doubles_and_is_capped() -> None:
     assert remote._backoff(30, 10) == 60.0
 
 
+def test_doctor_says_where_the_service_reports_and_what_changes_live() -> None:
+    from otel_distro import doctor
+
+    chosen = settings.load({"OTEL_DISTRO_OPAMP_ENDPOINT": "http://opamp:4320/v1/opamp"}, report=False)
+    assert [f.message for f in doctor.check_opamp(chosen)] == [
+        "reports to http://opamp:4320/v1/opamp every 30 s; changeable live: " + ", ".join(settings.LIVE_FIELDS)]
+    missing = list(doctor.check_opamp(chosen, installed=lambda name: False))
+    assert not missing[0].ok and "pip install 'otel-distro[opamp]'" in missing[0].message
+    assert list(doctor.check_opamp(settings.load({}, report=False))) == []
+
+
 # ---------------------------------------------------------------- a real service
 
 
