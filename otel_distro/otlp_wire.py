@@ -412,6 +412,13 @@ class Encoder:
         self._resources: dict[int, tuple[Any, _Group]] = {}
         self._scopes: dict[int, tuple[Any, _Group]] = {}
         self._fields: dict[tuple[bytes, str, type, Any], bytes] = {}
+        self._generation = 0 if redactor is None else redactor.generation
+
+    def _keep_up_with_rules(self, redactor: Any) -> None:
+        """Redacted fields and resources kept under rules since changed live are dropped."""
+        if redactor is not None and redactor.generation != self._generation:
+            self._fields, self._resources = {}, {}
+            self._generation = redactor.generation
 
     # -- batches
     def encode_spans(self, spans: Sequence[Any]) -> bytes:
@@ -464,8 +471,9 @@ class Encoder:
         logger name...): the encoded, redacted field of a string or int value is
         remembered by (tag, key, type, value) and copied.
         """
-        fields = self._fields
         redactor = self.redactor
+        self._keep_up_with_rules(redactor)
+        fields = self._fields
         for key, value in attributes.items():
             cls = type(value)
             cacheable = (cls is int or (cls is str and len(value) <= _FIELD_MAX_LEN)) and type(key) is str
@@ -486,6 +494,7 @@ class Encoder:
 
     # -- resources and scopes
     def _resource(self, resource: Any) -> _Group:
+        self._keep_up_with_rules(self.redactor)
         hit = self._resources.get(id(resource))
         if hit is not None and hit[0] is resource:
             return hit[1]

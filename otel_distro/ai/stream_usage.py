@@ -107,7 +107,7 @@ def install() -> bool:
             create = cls.__dict__.get("create")
             if create is None or hasattr(create, _PATCHED):
                 continue
-            setattr(cls, "create", (_async if is_async else _sync)(create))
+            cls.create = (_async if is_async else _sync)(create)
         return True
     except Exception as err:
         report_internal_error("ai.stream_usage", "streamed OpenAI calls are not asked for their usage", err)

@@ -59,6 +59,11 @@ class DrainBridge(LogRecordProcessor):
         return True
 
 
+def drain_processor() -> LogRecordProcessor:
+    """The processor that must come first in any logger provider the bridge feeds (``build`` adds its own)."""
+    return DrainBridge()
+
+
 def build(settings: Settings, resource: Resource,
           log_exporters: Sequence[LogRecordExporter] | None = None) -> LoggerProvider:
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)

@@ -56,10 +56,14 @@ class _ResourceCache:
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
         self._done: dict[int, tuple[Any, Any]] = {}
+        self._generation = redactor.generation
 
     def get(self, resource: Any) -> Any:
         if resource is None:
             return None
+        if self._redactor.generation != self._generation:  # the rules changed live
+            self._done = {}
+            self._generation = self._redactor.generation
         hit = self._done.get(id(resource))
         if hit is not None and hit[0] is resource:
             return hit[1]
