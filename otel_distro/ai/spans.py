@@ -245,6 +245,8 @@ class GenAISpanProcessor(SpanProcessor):
                 return
             attrs = span.attributes or {}
             operation = attrs.get(semconv.OPERATION_NAME)
+            if not entry.inference and not entry.skip and _announced_late(attrs, operation):
+                self._follow_late(span, entry)
             written: dict[str, Any] = {}
             if entry.inference and entry.skip:
                 self._account_api_call(entry, attrs)
@@ -263,6 +265,12 @@ class GenAISpanProcessor(SpanProcessor):
                 ending_span.add_attributes(span, written)
         except Exception as err:  # never break the host; say it once
             report_internal_error("ai.span_end", "deriving GenAI metrics from a span failed", err)
+
+    def _follow_late(self, span: ReadableSpan, entry: _Open) -> None:
+        """A span that said it is a GenAI call only after it started (hand-made spans often do) is priced too."""
+        entry.inference = True
+        scope = span.instrumentation_scope
+        entry.own_metrics = self._records_own_metrics(scope.name if scope is not None else "")
 
     def _account_api_call(self, entry: _Open, attrs: Mapping[str, Any]) -> None:
         """A call llm_call() recorded: only its cost (set on the span by the API) goes to the sums."""
@@ -372,3 +380,9 @@ class GenAISpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _announced_late(attrs: Mapping[str, Any], operation: Any) -> bool:
+    """Whether a span's final attributes name a GenAI inference call its start attributes did not announce."""
+    provider = semconv.PROVIDER_NAME in attrs or semconv.SYSTEM in attrs
+    return provider and operation not in semconv.NOT_INFERENCE and operation not in ("invoke_agent", "execute_tool")
