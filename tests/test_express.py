@@ -334,5 +334,8 @@ def test_express_through_the_stack_fills_the_api_dashboard_fires_http_alerts_and
             costs = wait_for(priced, 120, "the token-cost rules pricing the Express LLM calls")
             assert {(c["metric"]["gen_ai_request_model"], c["metric"]["gen_ai_token_type"]) for c in costs} \
                 == {("gpt-4o-mini", "input"), ("gpt-4o-mini", "output")}
+            # what the AICostPerHourHigh alerts read
+            assert wait_for(lambda: query('job:gen_ai_client_cost_usd:increase1h{job="storefront"} > 0'), 60,
+                            "the Express LLM cost in the AI cost alerts' series")
     finally:
         sink.stop()
