@@ -37,8 +37,10 @@ PRICE_SERIES = "gen_ai:price_usd_per_token"
 RATE_SERIES = "job_model_type:gen_ai_token_cost_usd:rate5m"
 HOURLY_SERIES = "job:gen_ai_token_cost_usd:increase1h"
 ALERTED_SERIES = "job:gen_ai_client_cost_usd:increase1h"  # what AICostPerHourHigh reads
-# Token usage of the services that do not price their own calls.
-_UNPRICED_USAGE = "{fn}(gen_ai_client_token_usage_sum[{window}]) unless on (job) gen_ai_client_cost_total"
+# Token usage of the services that reported no cost of their own in the same window (a service that
+# stopped reporting it a minute ago still has it in recording.yml's increase over the hour).
+_UNPRICED_USAGE = ("{fn}(gen_ai_client_token_usage_sum[{window}])"
+                   " unless on (job) count_over_time(gen_ai_client_cost_total[{window}])")
 _JOIN = "* on (gen_ai_request_model, gen_ai_token_type) group_left (gen_ai_provider_name) " + PRICE_SERIES
 
 
