@@ -134,3 +134,12 @@ def http_get(url: str, method: str = "GET", timeout: float = 10.0) -> int:
             return response.status
     except urllib.error.HTTPError as err:
         return err.code
+
+
+def fresh_guards(monkeypatch: pytest.MonkeyPatch, seam: object, *names: str) -> tuple:
+    """Give a ``_sdk_private`` seam module guards of the test's own (``seam.new_guards()``, set as ``names``):
+    a test that retires them leaves the process's guards as they were."""
+    guards = seam.new_guards()  # type: ignore[attr-defined]
+    for name, guard in zip(names, guards, strict=True):
+        monkeypatch.setattr(seam, name, guard)
+    return guards

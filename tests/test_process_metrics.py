@@ -149,7 +149,7 @@ def test_a_forked_child_reports_its_own_process(observed: Observed) -> None:
 
 
 def test_a_reading_that_fails_is_reported_once_and_the_rest_observed(
-        observed: Observed, caplog: pytest.LogCaptureFixture) -> None:
+        observed: Observed, caplog: pytest.LogCaptureFixture, production_errors: None) -> None:
     def denied() -> int:
         raise psutil.AccessDenied(os.getpid())
 

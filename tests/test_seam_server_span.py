@@ -10,17 +10,13 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_distro._sdk_private import server_span as seam
-from tests.conftest import BIN, free_port, http_get, telemetry_env
+from tests.conftest import BIN, free_port, fresh_guards, http_get, telemetry_env
 from tests.test_asgi_middleware import Rig
 
 
 @pytest.fixture
-def fresh_guards(monkeypatch: pytest.MonkeyPatch) -> tuple:
-    """Guards of this test's own: retiring them leaves the process's guards as they were."""
-    start, add = seam.new_guards()
-    monkeypatch.setattr(seam, "START", start)
-    monkeypatch.setattr(seam, "ADD_ATTRIBUTES", add)
-    return start, add
+def guards(monkeypatch: pytest.MonkeyPatch) -> tuple:
+    return fresh_guards(monkeypatch, seam, "START", "ADD_ATTRIBUTES")
 
 
 def _changed_private_signature(*args: object) -> None:
@@ -28,9 +24,9 @@ def _changed_private_signature(*args: object) -> None:
 
 
 def test_the_fast_path_failing_mid_request_falls_back_for_good(
-        fresh_guards, production_errors, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+        guards, production_errors, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="otel_distro")
-    start, _ = fresh_guards
+    start, _ = guards
     rig = Rig()
     assert rig.request("GET", "/items/1") == 200
     monkeypatch.setattr(seam, "_server_span", _changed_private_signature)
@@ -45,7 +41,7 @@ def test_the_fast_path_failing_mid_request_falls_back_for_good(
     assert len(warnings) == 1 and "TypeError" in warnings[0], warnings
 
 
-def test_under_our_tests_the_failure_is_raised(fresh_guards, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_under_our_tests_the_failure_is_raised(guards, monkeypatch: pytest.MonkeyPatch) -> None:
     rig = Rig()
     monkeypatch.setattr(seam, "_server_span", _changed_private_signature)
 

@@ -24,6 +24,7 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Status, StatusCode
 
 from otel_distro._internal_errors import report_internal_error
+from otel_distro._sdk_private import fastapi_telemetry
 from otel_distro.integrations.histogram_points import HistogramPoints
 from otel_distro.integrations.server_span import ServerSpans
 from otel_distro.metrics import SECONDS_BUCKETS
@@ -58,7 +59,8 @@ def _propagation_headers() -> frozenset[bytes]:
     """The header names the configured propagators read (traceparent, baggage ... by default)."""
     try:
         return frozenset(f.lower().encode("latin-1") for f in propagate.get_global_textmap().fields)
-    except Exception:
+    except Exception as err:  # every request then goes through the propagators
+        report_internal_error("asgi.propagation_headers", "the propagators' header names could not be read", err)
         return frozenset()
 
 
@@ -201,14 +203,6 @@ class TelemetryMiddleware:
 _installed: list[tuple[type, str, Any]] = []
 
 
-def _disable_fastapi_native_telemetry(app: Any) -> None:
-    # FastAPI >= 0.142 traces requests itself when providers are configured:
-    # with our middleware in front, that would be a second span per request.
-    config = getattr(app, "_telemetry", None)
-    if isinstance(config, dict):
-        config.update({"tracing": False, "metrics": False, "logs": False})
-
-
 def _app_classes() -> list[type]:
     """Starlette, and FastAPI (it builds its own middleware stack, without super())."""
     classes = []
@@ -229,7 +223,7 @@ def instrument(excluded_paths: Iterable[str]) -> bool:
         original = cls.__dict__["build_middleware_stack"]
 
         def build_middleware_stack(self: Any, _original: Any = original) -> ASGIApp:
-            _disable_fastapi_native_telemetry(self)
+            fastapi_telemetry.turn_off_native_telemetry(self)
             return TelemetryMiddleware(_original(self), excluded)
 
         cls.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
