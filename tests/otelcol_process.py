@@ -1,4 +1,4 @@
-"""A real Collector for tests: the otelcol the stack build leaves under ~/.cache/otel-distro, on a given config.
+"""A real Collector for tests: the otelcol `otel-distro stack build` caches, on a given config.
 
 ``collector_binary()`` finds it (None when none was built); ``running_collector(...)`` starts it with
 internal telemetry off (nothing binds the default :8888) and always stops it.
@@ -18,11 +18,11 @@ import yaml
 
 
 def collector_binary() -> Path | None:
-    """The newest otelcol binary the stack build left under ~/.cache/otel-distro, or None."""
-    cache = Path.home() / ".cache" / "otel-distro"
-    built = sorted([*cache.glob("otelcol-distro-*/otelcol-distro"), *cache.glob("otelcol-distro-*/src/otelcol-distro")],
-                   key=lambda p: p.stat().st_mtime, reverse=True)
-    return built[0] if built else None
+    """The Collector `otel-distro stack build` made for the pinned manifest, or None if it is not built."""
+    from otel_distro.stack_build import DEFAULT_CACHE, CollectorManifest
+
+    binary = CollectorManifest.load().binary(DEFAULT_CACHE)
+    return binary if binary.exists() else None
 
 
 def _accepts_otlp(endpoint: str) -> bool:

@@ -290,7 +290,7 @@ def test_express_through_the_stack_fills_the_api_dashboard_fires_http_alerts_and
 
     binary = collector_binary()
     if binary is None:
-        pytest.skip("no Collector binary built (the stack build leaves one under ~/.cache/otel-distro)")
+        pytest.skip("the Collector is not built (`otel-distro stack build`; .ci/run builds it where Go is installed)")
     if stack_.binaries() is None:
         pytest.skip("prometheus / prometheus-alertmanager not installed (.ci/run installs them)")
     otlp, exporter = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"

@@ -241,7 +241,7 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, O
     """A real Collector: OTLP/HTTP in -> these redaction rules -> OTLP/HTTP out to the test receiver."""
     binary = collector_binary()
     if binary is None:
-        pytest.skip("no Collector binary built (the stack build leaves one under ~/.cache/otel-distro)")
+        pytest.skip("the Collector is not built (`otel-distro stack build`; .ci/run builds it where Go is installed)")
     with OtlpTestReceiver() as receiver:
         endpoint = f"http://127.0.0.1:{free_port()}"
         pipeline = {"receivers": ["otlp"], "processors": ["redaction"], "exporters": ["otlp_http"]}
