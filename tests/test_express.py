@@ -278,6 +278,7 @@ API_NO_DATA = {
 }
 
 
+@pytest.mark.timeout(420)  # five processes and four bounded waits on a loaded machine
 def test_express_through_the_stack_fills_the_api_dashboard_fires_http_alerts_and_prices_llm_calls(
         tmp_path: Path, start_express: Any, llm: llm_server.LLMServer) -> None:
     """Express -> the shipped Collector config (real otelcol) -> Prometheus with the shipped rules (the
@@ -318,6 +319,7 @@ def test_express_through_the_stack_fills_the_api_dashboard_fires_http_alerts_and
                                           if "HTTPErrorRatioHigh" in json.dumps(body) and "storefront" in json.dumps(body)],
                                  60, "the alert delivered by Alertmanager")
             assert delivered
+
             def api_gaps() -> tuple[list[str], list[Any], set[Any]]:
                 empty, unexpected, unknown, _ = dashboard_gaps(query, API_NO_DATA, "storefront")
                 return ([gap for gap in empty if gap.startswith("otel-distro-api /")],
