@@ -46,12 +46,32 @@ class SecondsBucketAggregation(advisory_buckets.AdvisedOrDefaultBuckets):
 
 
 def views() -> list[View]:
-    return [
+    return list(_OWN_VIEWS)
+
+
+_OWN_VIEWS: list[View] = [
         View(instrument_type=Histogram, instrument_unit="s", aggregation=SecondsBucketAggregation()),
         # The contrib Celery instrumentor's runtime histogram (unit "seconds", so
         # millisecond-shaped buckets) duplicates celery.task.duration.
         View(instrument_name="flower.task.runtime.seconds", aggregation=DropAggregation()),
-    ]
+]
+
+
+class _SameNameInOtherScopes(logging.Filter):
+    """Drops the SDK's "conflicting metrics identities" warning when one of our views matched two instruments.
+
+    None of our views renames, so the two instruments share a name given by their libraries: requests and
+    httpx each create ``http.client.request.duration`` under their own instrumentation scope, which keeps the
+    two streams apart (the SDK's check compares names, not scopes). A conflict between other views, the
+    application's, still warns.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (len(args) == 2 and args[0] is args[1] and any(args[0] is own for own in _OWN_VIEWS))
+
+
+_SAME_NAME_IN_OTHER_SCOPES = _SameNameInOtherScopes()
 
 
 _DELTA = AggregationTemporality.DELTA
@@ -174,6 +194,9 @@ def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None
 
 def build(settings: Settings, resource: Resource,
           metric_readers: Sequence[MetricReader]) -> MeterProvider:
+    # addFilter ignores a filter already there: a second build adds nothing.
+    logging.getLogger("opentelemetry.sdk.metrics._internal.metric_reader_storage").addFilter(
+        _SAME_NAME_IN_OTHER_SCOPES)
     provider = MeterProvider(resource=resource, metric_readers=list(metric_readers), views=views(),
                              shutdown_on_exit=False)
     metric_locks_after_fork.renew_after_fork(provider)
