@@ -91,7 +91,9 @@ def configuration_rows(chosen: settings_.Settings) -> list[dict[str, str]]:
                      "value": "****" if setting.secret and value else _shown(value),
                      "source": chosen.sources.get(setting.field, "default")})
     for name, value in settings_.other_otel_variables().items():
-        rows.append({"variable": name, "value": value, "source": "environment (read by the SDK)"})
+        not_read = settings_.NOT_READ.get(name)
+        rows.append({"variable": name, "value": value,
+                     "source": f"environment (not read: {not_read})" if not_read else "environment (read by the SDK)"})
     return rows
 
 
