@@ -118,7 +118,7 @@ class HealthRegistry:
         except Exception as err:
             healthy, message = False, f"{type(err).__name__}: {err}"
         duration = time.perf_counter() - started
-        result = CheckResult(check.name, healthy, check.critical, duration, message,
+        result = CheckResult(check.name, healthy, check.critical, duration, _redacted(message),
                              time.monotonic())
         check.last = result
         try:
@@ -144,6 +144,15 @@ class HealthRegistry:
 
 
 registry = HealthRegistry()
+
+
+def _redacted(message: str) -> str:
+    """A check's message as the routes show it: an error's text may quote a DSN with its password."""
+    from otel_distro import configurator, redaction
+
+    running = configurator.current()
+    rules = redaction.from_settings(running.settings) if running is not None else redaction.Redactor.default()
+    return rules.text(message) if rules is not None else message
 
 
 def check(name: str | None = None, *, timeout: float = 2.0, critical: bool = True,

@@ -107,7 +107,22 @@ def prometheus_reader(settings: Settings) -> tuple[MetricReader, PullEndpoint | 
                      err.strerror or err)
         return reader, None
     host, port = server.server_address[:2]
+    if not _loopback(settings.prometheus_host):
+        _log.warning("otel-distro: the Prometheus endpoint listens on %s:%s, open to every network this host "
+                     "is on; its target_info shows the host name, user and command line "
+                     "(OTEL_EXPORTER_PROMETHEUS_HOST=127.0.0.1 keeps it local)", settings.prometheus_host, port)
     return reader, PullEndpoint(host=host, port=port, server=server)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.strip("[]") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
 
 
 class _AlreadyReported(logging.Filter):

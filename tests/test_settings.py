@@ -16,6 +16,7 @@ from otel_distro import settings
 from otel_distro.settings import TABLE, Settings, load
 
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CONFIG_FILE = ROOT / "examples" / "config-file" / "otel-config.yaml"
 
 # For every variable: one accepted value with the typed result, and one rejected value.
 CASES: dict[str, tuple[str, object, str]] = {
@@ -64,18 +65,29 @@ CASES: dict[str, tuple[str, object, str]] = {
     # An invalid pattern is reported on a line of its own; see test_redaction_settings.py.
     "OTEL_DISTRO_REDACT_PATTERNS": (r"\d{3,4}-x,(?i)secret\,word", (r"\d{3,4}-x", r"(?i)secret\,word"), None),
     "OTEL_DISTRO_REDACT_EMAILS": ("Hash", "hash", "drop"),
+    "OTEL_DISTRO_REDACT_MAX_LENGTH": ("4096", 4096, "12"),
     "OTEL_DISTRO_AI_SPAN_METRICS": ("false", False, "sometimes"),
     "OTEL_DISTRO_AI_PRICES_FILE": (" prices.yaml ", "prices.yaml", None),
     "OTEL_DISTRO_AI_PRICES_UPDATE_URL": ("https://prices.example/data.json", "https://prices.example/data.json", "prices.json"),
     "OTEL_DISTRO_AI_COST_ATTRIBUTES": ("tenant, feature,tenant", ("tenant", "feature"), "tenant,bad key"),
+    "OTEL_DISTRO_AI_STREAM_USAGE": ("off", False, "ask"),
+    "OTEL_DISTRO_AI_BUDGETS_FILE": (" budgets.yaml ", "budgets.yaml", None),
+    "OTEL_DISTRO_AI_CONTENT": ("Redacted", "redacted", "partial"),
+    "OTEL_DISTRO_AI_CONTENT_MAX_BYTES": ("1024", 1024, "8"),
     "OTEL_DISTRO_BUSINESS_METRICS_FILE": ("kpis.yaml", "kpis.yaml", None),
     "OTEL_DISTRO_METRIC_ATTRIBUTE_VALUES": ("50", 50, "0"),
+    # A file that cannot be used is one line too: see test_config_file.py.
+    "OTEL_CONFIG_FILE": (str(EXAMPLE_CONFIG_FILE), str(EXAMPLE_CONFIG_FILE), None),
+    "OTEL_DISTRO_OPAMP_ENDPOINT": ("http://opamp:4320/v1/opamp", "http://opamp:4320/v1/opamp", "opamp:4320"),
+    # A secret: its bad value is not shown (test_remote_config.py).
+    "OTEL_DISTRO_OPAMP_HEADERS": ("authorization=Bearer%20x", (("authorization", "Bearer x"),), None),
+    "OTEL_DISTRO_OPAMP_INTERVAL": ("0.5", 0.5, "0"),
 }
 
 
 def test_every_setting_has_a_case_and_a_field() -> None:
     assert set(CASES) == {s.env for s in TABLE}
-    fields = {f.name for f in dataclasses.fields(Settings)} - {"program_name", "problems", "sources"}
+    fields = {f.name for f in dataclasses.fields(Settings)} - {"program_name", "problems", "sources", "declarative"}
     assert fields == {s.field for s in TABLE}
 
 
