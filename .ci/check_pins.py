@@ -83,17 +83,45 @@ def newest_resolving_sdk(python: str, project: dict) -> str:
     raise SystemExit("no opentelemetry-sdk release in range resolves")
 
 
+_CONSTRAINT = re.compile(r"The user requested \(constraint\) ([A-Za-z0-9_.\-]+)==")
+
+
+def reachable_floors(python: str, pins: dict[str, str], constraints: Path) -> dict[str, str]:
+    """The floors that resolve together; a floor the rest of the test extra rules out is named and left to pip.
+
+    Such a floor is not a combination pyproject admits (another requirement excludes it), but it says less than
+    it seems: for an OpenTelemetry package that fails the check, for the others it is named only.
+    """
+    pins = dict(pins)
+    for _ in range(len(pins)):
+        constraints.write_text("".join(f"{name}=={version}\n" for name, version in sorted(pins.items())))
+        tried = subprocess.run([python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-c",
+                                str(constraints), f"{ROOT}[{EXTRA}]"], capture_output=True, text=True)
+        if tried.returncode == 0:
+            return pins
+        excluded = {name.lower() for name in _CONSTRAINT.findall(tried.stdout + tried.stderr)} & set(pins)
+        if not excluded:
+            raise SystemExit(f"the lowest set does not resolve:\n{tried.stdout[-3000:]}{tried.stderr[-3000:]}")
+        for name in sorted(excluded):
+            print(f"== lowest: {name}=={pins.pop(name)} cannot be installed with the rest of the {EXTRA} extra "
+                  "(another requirement rules it out): pip picks the lowest it can", flush=True)
+            if name.startswith("opentelemetry-"):
+                raise SystemExit(f"the floor of {name} is not installable beside the other OpenTelemetry pins")
+    raise SystemExit("the lowest set does not resolve")
+
+
 def install(kind: str, venv: Path) -> dict[str, str]:
     """Make the venv, install the project with its test extra; returns name -> installed version."""
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
     subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip", "packaging"], check=True)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    constraints = venv / "constraints.txt"
     if kind == "lowest":
-        pins = floors(requirements(project, None) + requirements(project, EXTRA))
+        pins = reachable_floors(python, floors(requirements(project, None) + requirements(project, EXTRA)),
+                                constraints)
     else:
         pins = {"opentelemetry-sdk": newest_resolving_sdk(python, project)}
-    constraints = venv / "constraints.txt"
     constraints.write_text("".join(f"{name}=={version}\n" for name, version in sorted(pins.items())))
     subprocess.run([python, "-m", "pip", "install", "-q", "-c", str(constraints), "-e", f"{ROOT}[{EXTRA}]"],
                    check=True)
