@@ -221,7 +221,8 @@ def check_instrumentations_load() -> Iterable[Finding]:
             continue
         if conflict is not None and getattr(conflict, "found", None):
             yield Finding("instrumentations", False,
-                          f"{conflict._format_message(entry_point.name)} It fails to load: upgrade "
+                          f'{entry_point.name} only instruments "{conflict.required}", but the installed '
+                          f'"{conflict.found}" falls outside that range. It fails to load: upgrade '
                           f"{entry_point.dist.name} or install a version its range admits.")
 
 
