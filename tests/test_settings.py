@@ -32,6 +32,7 @@ CASES: dict[str, tuple[str, object, str]] = {
     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": ("http://c/l", "http://c/l", "not a url"),
     "OTEL_EXPORTER_OTLP_PROTOCOL": ("http/protobuf", "http/protobuf", "grpc"),
     "OTEL_EXPORTER_OTLP_TIMEOUT": ("2500", 2500, "-1"),
+    "OTEL_EXPORTER_OTLP_CERTIFICATE": (str(EXAMPLE_CONFIG_FILE), str(EXAMPLE_CONFIG_FILE), "/no/such/ca.pem"),
     "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": ("1500", 1500, "soon"),
     "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": ("700", 700, "0"),
     "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": ("900", 900, "600001"),
