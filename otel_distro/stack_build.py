@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from otel_distro import _assets
+from otel_distro.settings import child_environment
 
 __all__ = ["DEFAULT_CACHE", "JAEGER", "VICTORIA_LOGS", "Built", "GoMissing", "GoProgram", "build", "find_built"]
 
@@ -121,7 +122,7 @@ def _run(argv: list[str], cwd: Path, log: Path, env: dict[str, str] | None = Non
         out.write(f"$ {' '.join(argv)}\n")
         out.flush()
         done = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                              env={**os.environ, **_GO_ENV, **(env or {})})
+                              env=child_environment({**_GO_ENV, **(env or {})}))
     if done.returncode != 0:
         tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
         raise RuntimeError(f"`{' '.join(argv)}` failed (exit {done.returncode}); log {log}:\n{tail}")
