@@ -143,6 +143,9 @@ VALUE_RULES: tuple[ValueRule, ...] = (
                        + _TOKEN_END, ("@",), reach=64),
 )
 _DIGIT_CHARS = "0123456789"
+# Up to this length a text is first checked by one pattern for any trigger (cheaper than the look-ups
+# of each trigger's first character, which are cheaper for long texts).
+_GATED_LENGTH = 2048
 
 
 # key=value, key: value, "key": "value", ?key=value: the value goes when the key is a secret.
@@ -399,10 +402,31 @@ class Redactor:
             self._value_spans(text, spans, triggered)
         return (_rewrite(text, spans) if spans else text) + tail
 
+    @functools.cached_property
+    def _gates(self) -> list[re.Pattern[str]]:
+        """Patterns finding any trigger: one for the fixed texts, and each trigger pattern.
+
+        The fixed texts are grouped by first character: branches that each start
+        with their own character are what the regular expression engine scans
+        for fastest (it skips to those characters, and past a branch whose
+        character is not the one at hand).
+        """
+        rests: dict[str, set[str]] = {}
+        for rule in self.rules:
+            for trigger in rule.triggers:
+                rests.setdefault(trigger[0], set()).add(trigger[1:])
+        branches = [re.escape(first) + ("" if "" in ends else "(?:" + "|".join(map(re.escape, sorted(ends))) + ")")
+                    for first, ends in sorted(rests.items())]
+        return [re.compile("|".join(branches)),
+                *(re.compile(rule.trigger_pattern) for rule in self.rules if rule.trigger_pattern)]
+
     def _triggered(self, text: str) -> frozenset[str]:
         """The rules whose triggers occur in ``text`` (all of them with the pre-check off)."""
         if not self._prefiltered:
             return frozenset(rule.name for rule in self.rules)
+        # Most texts are short and hold no trigger: one scan in C says so.
+        if len(text) <= _GATED_LENGTH and not any(gate.search(text) for gate in self._gates):
+            return frozenset()
         # A one-character scan (memchr) is many times faster than a longer one: the
         # triggers' first characters are looked for first, each once.
         present: dict[str, bool] = {}
