@@ -30,6 +30,8 @@ from typing import Any
 
 from opentelemetry import metrics
 
+from otel_distro._internal_errors import report_internal_error
+
 CheckFunction = Callable[[], Any] | Callable[[], Awaitable[Any]]
 
 STATUS_METRIC = "health.check.status"
@@ -123,8 +125,8 @@ class HealthRegistry:
             status, durations = self._meters()
             status.set(1 if healthy else 0, {_NAME: check.name})
             durations.record(duration, {_NAME: check.name})
-        except Exception:  # metrics must never fail a health route
-            pass
+        except Exception as err:  # metrics must never fail a health route
+            report_internal_error("health.metrics", "recording a health check's metrics failed", err)
         return result
 
     async def run(self) -> list[CheckResult]:

@@ -315,10 +315,22 @@ class Redactor:
         }
         self._texts: dict[str, str | bool] = {}
         self._keys: dict[str, str] = {}
+        # Bumped by adopt_rules: caches of redacted output elsewhere compare it and start afresh.
+        self.generation = 0
         self._is_secret_key = functools.lru_cache(maxsize=4096)(self._classify_key)
         self._is_secret_query = functools.lru_cache(maxsize=1024)(
             lambda name: bool(self._query_re.search(normalise_key(name))))
         self._alternations: dict[frozenset[str], tuple[re.Pattern[str], dict[str, re.Pattern[str]]]] = {}
+
+    def adopt_rules(self, other: Redactor) -> None:
+        """Apply ``other``'s rules from now on (live configuration).
+
+        One assignment, so a thread redacting meanwhile sees the old rules or the new ones, never a mix; every
+        exporter, encoder and console that holds this redactor uses the new rules from its next record (those
+        that keep redacted output compare ``generation`` and drop what they kept).
+        """
+        other.generation = self.generation + 1
+        self.__dict__ = other.__dict__
 
     @functools.cached_property
     def _key_re(self) -> re.Pattern[str]:
