@@ -30,6 +30,7 @@ CASES: dict[str, tuple[str, object, str]] = {
     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": ("http://c/l", "http://c/l", "not a url"),
     "OTEL_EXPORTER_OTLP_PROTOCOL": ("http/protobuf", "http/protobuf", "grpc"),
     "OTEL_EXPORTER_OTLP_TIMEOUT": ("2500", 2500, "-1"),
+    "OTEL_EXPORTER_OTLP_CERTIFICATE": (__file__, __file__, "/nonexistent/ca.pem"),
     "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": ("Delta", "delta", "sometimes"),
     "OTEL_TRACES_SAMPLER": ("parentbased_traceidratio", "parentbased_traceidratio", "sometimes"),
     "OTEL_TRACES_SAMPLER_ARG": ("0.25", 0.25, "1.5"),
