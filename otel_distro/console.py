@@ -121,7 +121,7 @@ class ConsoleFormat:
         data: dict[str, Any] = {
             "timestamp": _timestamp(record.created),
             "level": record.levelname,
-            "logger": record.name,
+            "logger": r.name(record.name) if r else record.name,
             "message": r.text(entry.message) if r else entry.message,
             "service.name": self.service_name,
         }
@@ -129,8 +129,11 @@ class ConsoleFormat:
             data["trace_id"] = f"{entry.context.trace_id:032x}"
             data["span_id"] = f"{entry.context.span_id:016x}"
         for key, value in (entry.extras or {}).items():
-            if key not in data and key not in _NOT_PRINTED and not str(key).startswith("_"):
-                data[key] = r.value(key, _plain(value)) if r else value
+            if key in _NOT_PRINTED or str(key).startswith("_"):
+                continue
+            shown = r.key(key) if r else key
+            if shown not in data:
+                data[shown] = r.value(key, _plain(value)) if r else value
         if record.exc_info and record.exc_info[0] is not None:
             kind, exc, tb = record.exc_info
             message = str(exc) if exc is not None else ""

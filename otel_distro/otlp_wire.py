@@ -412,6 +412,13 @@ class Encoder:
         self._resources: dict[int, tuple[Any, _Group]] = {}
         self._scopes: dict[int, tuple[Any, _Group]] = {}
         self._fields: dict[tuple[bytes, str, type, Any], bytes] = {}
+        self._generation = 0 if redactor is None else redactor.generation
+
+    def _keep_up_with_rules(self, redactor: Any) -> None:
+        """Redacted fields and resources kept under rules since changed live are dropped."""
+        if redactor is not None and redactor.generation != self._generation:
+            self._fields, self._resources = {}, {}
+            self._generation = redactor.generation
 
     # -- batches
     def encode_spans(self, spans: Sequence[Any]) -> bytes:
@@ -464,8 +471,9 @@ class Encoder:
         logger name...): the encoded, redacted field of a string or int value is
         remembered by (tag, key, type, value) and copied.
         """
-        fields = self._fields
         redactor = self.redactor
+        self._keep_up_with_rules(redactor)
+        fields = self._fields
         for key, value in attributes.items():
             cls = type(value)
             cacheable = (cls is int or (cls is str and len(value) <= _FIELD_MAX_LEN)) and type(key) is str
@@ -475,7 +483,8 @@ class Encoder:
                     out.append(hit)
                     continue
             part: list[bytes] = []
-            _attributes(part, tag, {key: redactor.value(key, value) if redactor is not None else value})
+            _attributes(part, tag, {redactor.key(key): redactor.value(key, value)} if redactor is not None
+                        else {key: value})
             field = b"".join(part)
             out.append(field)
             if cacheable and field:
@@ -485,6 +494,7 @@ class Encoder:
 
     # -- resources and scopes
     def _resource(self, resource: Any) -> _Group:
+        self._keep_up_with_rules(self.redactor)
         hit = self._resources.get(id(resource))
         if hit is not None and hit[0] is resource:
             return hit[1]
@@ -509,6 +519,9 @@ class Encoder:
         hit = self._scopes.get(id(scope))
         if hit is not None and hit[0] is scope:
             return hit[1]
+        original = scope
+        if self.redactor is not None:  # a logger's name is its scope's name
+            scope = self.redactor.scope(scope)
         parts: list[bytes] = []
         if scope.name:
             _string_field(parts, _IS_NAME, scope.name)
@@ -522,7 +535,7 @@ class Encoder:
         group = _Group(_ld(_SCOPE_SCOPE, body), suffix, (scope.name, scope.version, schema_url, body))
         if len(self._scopes) >= _CACHE_SIZE * 4:
             self._scopes.clear()
-        self._scopes[id(scope)] = (scope, group)
+        self._scopes[id(original)] = (original, group)
         return group
 
     # -- spans
@@ -540,7 +553,7 @@ class Encoder:
         if parent:
             out.append(_SPAN_PARENT)
             out.append(parent.span_id.to_bytes(8, "big"))
-        name = span.name if r is None else r.text(span.name)
+        name = span.name if r is None else r.name(span.name)
         if name:
             _string_field(out, _SPAN_NAME, name)
         out.append(_SPAN_KIND)
@@ -589,7 +602,7 @@ class Encoder:
             out.append(_EVENT_TIME)
             out.append(_pack_fixed64(timestamp))
         if event.name:
-            _string_field(out, _EVENT_NAME, event.name)
+            _string_field(out, _EVENT_NAME, event.name if self.redactor is None else self.redactor.name(event.name))
         attributes = event.attributes
         if attributes:
             self._attributes(out, _EVENT_ATTRS, attributes)
@@ -682,7 +695,7 @@ class Encoder:
             out.append(_LOG_OBSERVED)
             out.append(_pack_fixed64(observed))
         if event_name:
-            _string_field(out, _LOG_EVENT_NAME, event_name)
+            _string_field(out, _LOG_EVENT_NAME, event_name if r is None else r.name(event_name))
         return _ld(_SCOPE_ITEMS, b"".join(out))
 
 

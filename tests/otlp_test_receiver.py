@@ -67,6 +67,7 @@ class Point:
     sum: float | None = None
     bounds: list[float] = field(default_factory=list)
     bucket_counts: list[int] = field(default_factory=list)
+    exemplar_trace_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -121,13 +122,15 @@ def _decode_metrics(body: bytes) -> list[Metric]:
                 points = []
                 for p in data.data_points:
                     attrs = _attributes(p.attributes)
+                    exemplars = [e.trace_id.hex() for e in getattr(p, "exemplars", ())]
                     if kind == "histogram":
                         points.append(Point(attrs, count=p.count, sum=p.sum,
                                             bounds=list(p.explicit_bounds),
-                                            bucket_counts=list(p.bucket_counts)))
+                                            bucket_counts=list(p.bucket_counts), exemplar_trace_ids=exemplars))
                     elif kind in ("sum", "gauge"):
                         which = p.WhichOneof("value")
-                        points.append(Point(attrs, value=getattr(p, which) if which else None))
+                        points.append(Point(attrs, value=getattr(p, which) if which else None,
+                                            exemplar_trace_ids=exemplars))
                     else:
                         points.append(Point(attrs, count=getattr(p, "count", None)))
                 out.append(Metric(m.name, m.unit, kind, points, resource, sm.scope.name,
@@ -186,8 +189,7 @@ class OtlpTestReceiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
+                body = self._read_body()
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 decoder = _DECODERS.get(self.path)
@@ -215,6 +217,17 @@ class OtlpTestReceiver:
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
+
+            def _read_body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                # Node's OTLP exporters send chunked bodies (no Content-Length).
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()  # the empty trailer line
+                return b"".join(chunks)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -368,7 +368,8 @@ def test_a_resource_is_encoded_and_redacted_once() -> None:
     encoder.encode_logs(batch)
     encoder.encode_logs(batch)
     resource_calls = [c for c in calls if "service.name" in c]
-    assert len(resource_calls) == 1 and len(calls) == 1
+    scope_calls = [c for c in calls if c == {"lib": "x", "n": 3}]  # SCOPES[0]'s attributes, redacted too
+    assert len(resource_calls) == 1 and len(scope_calls) == 1 and len(calls) == 2
 
 
 def test_a_repeated_attribute_is_redacted_and_encoded_once_per_encoder() -> None:
@@ -384,7 +385,8 @@ def test_a_repeated_attribute_is_redacted_and_encoded_once_per_encoder() -> None
                                           "n": i % 2}) for i in range(10)]
     first, second = encoder.encode_logs(batch), encoder.encode_logs(batch)
     assert first == second and b"hunter2" not in first and b"[REDACTED]" in first
-    mine = [(k, v) for k, v in judged if k in ("route", "status", "password", "n")]  # not the resource's
+    # not the resource's, nor the scope's ("n": 3, judged once too)
+    mine = [(k, v) for k, v in judged if k in ("route", "status", "password", "n") and (k, v) != ("n", 3)]
     assert sorted(mine, key=repr) == sorted([("route", "/items"), ("status", 200), ("password", "hunter2"),
                                                ("n", 0), ("n", 1)], key=repr)
 

@@ -55,6 +55,11 @@ _EMPTY_CONTEXT = Context()
 _NOT_BRIDGED = ("opentelemetry.", "otel_distro.delivery")
 
 
+def _not_a_queue_for_plain_lines(processor: object) -> bool:
+    """The drain itself, and processors that declare plain log lines are none of their business (GenAI content)."""
+    return isinstance(processor, DrainBridge) or getattr(processor, "skips_plain_log_lines", False)
+
+
 class BridgeHandler(logging.Handler):
     """Queues records in the logging thread; a worker exports them and writes the console lines.
 
@@ -79,7 +84,7 @@ class BridgeHandler(logging.Handler):
         self._busy = False
         self._stopping = False
         self._loggers: dict[str, Any] = {}
-        self.direct_queues = log_queue.DirectQueues(logger_provider, skip=lambda p: isinstance(p, DrainBridge))
+        self.direct_queues = log_queue.DirectQueues(logger_provider, skip=_not_a_queue_for_plain_lines)
         self._emit = FastPath("log_queue", self._emit_to_queues, self._emit_through_sdk)
         self._emit.probe(log_queue.probe(logger_provider))
         self._start_worker()

@@ -59,10 +59,18 @@ class DrainBridge(LogRecordProcessor):
         return True
 
 
+def drain_processor() -> LogRecordProcessor:
+    """The processor that must come first in any logger provider the bridge feeds (``build`` adds its own)."""
+    return DrainBridge()
+
+
 def build(settings: Settings, resource: Resource,
           log_exporters: Sequence[LogRecordExporter] | None = None) -> LoggerProvider:
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_log_record_processor(DrainBridge())
+    from otel_distro.ai import content  # GenAI prompt/completion policy: before the batch processors copy records
+
+    provider.add_log_record_processor(content.ContentLogProcessor(content.policy_from_settings(settings)))
     redactor = redaction.from_settings(settings)
     for exporter in exporters(settings) if log_exporters is None else log_exporters:
         provider.add_log_record_processor(BatchLogRecordProcessor(

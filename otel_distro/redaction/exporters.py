@@ -56,10 +56,14 @@ class _ResourceCache:
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
         self._done: dict[int, tuple[Any, Any]] = {}
+        self._generation = redactor.generation
 
     def get(self, resource: Any) -> Any:
         if resource is None:
             return None
+        if self._redactor.generation != self._generation:  # the rules changed live
+            self._done = {}
+            self._generation = self._redactor.generation
         hit = self._done.get(id(resource))
         if hit is not None and hit[0] is resource:
             return hit[1]
@@ -120,14 +124,14 @@ class RedactingSpanExporter(_Delegating, SpanExporter):
             status = Status(status.status_code, r.text(status.description))
         return _SpanCopy(
             (span.dropped_attributes, span.dropped_events, span.dropped_links),
-            name=r.text(span.name), context=span.context, parent=span.parent,
+            name=r.name(span.name), context=span.context, parent=span.parent,
             resource=self._resources.get(span.resource), attributes=r.attributes(span.attributes),
-            events=[_EventCopy(e.name, r.attributes(e.attributes), e.timestamp, e.dropped_attributes)
+            events=[_EventCopy(r.name(e.name), r.attributes(e.attributes), e.timestamp, e.dropped_attributes)
                     for e in span.events],
             links=[_LinkCopy(link.context, r.attributes(link.attributes), link.dropped_attributes)
                    for link in span.links],
             kind=span.kind, status=status, start_time=span.start_time, end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope)
+            instrumentation_scope=r.scope(span.instrumentation_scope))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,8 +165,10 @@ class RedactingLogExporter(_Delegating, LogRecordExporter):
         inner = copy.copy(readable.log_record)
         inner.body = r.any_value(inner.body)
         inner.attributes = r.attributes(inner.attributes)
+        if inner.event_name:
+            inner.event_name = r.name(inner.event_name)
         return _RecordCopy(log_record=inner, resource=self._resources.get(readable.resource),
-                           instrumentation_scope=readable.instrumentation_scope,
+                           instrumentation_scope=r.scope(readable.instrumentation_scope),
                            limits=readable.limits, dropped=readable.dropped_attributes)
 
 
@@ -179,7 +185,7 @@ def _metric_data(redactor: Redactor, metrics_data: Any) -> Any:
                 points = [replace(p, attributes=redactor.attributes(p.attributes))
                           for p in metric.data.data_points]
                 metrics.append(replace(metric, data=replace(metric.data, data_points=points)))
-            scopes.append(replace(sm, metrics=metrics))
+            scopes.append(replace(sm, scope=redactor.scope(sm.scope), metrics=metrics))
         out.append(replace(rm, resource=resources.get(rm.resource), scope_metrics=scopes))
     return replace(metrics_data, resource_metrics=out)
 
