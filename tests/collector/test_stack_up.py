@@ -32,7 +32,8 @@ from tests.collector.conftest import dashboard_gaps, http_get_json, wait_for
 from tests.collector.test_live_distro import HEALTHY, MIXED, SERVICE, SERVICES, TASKS, WORKER, Shop
 from tests.conftest import BIN, ROOT, Service, telemetry_env
 
-pytestmark = pytest.mark.integration
+# a loaded 2-core machine starts the processes one after the other: more than the default 120 s
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 _FIRST_LINE_TIMEOUT = 150  # a loaded 2-core machine starts five servers one after the other
 

@@ -27,7 +27,8 @@ from otel_distro.stack_up import RunningStack, collector_config
 from tests.collector.conftest import COLLECTOR, http_get_json, wait_for, yaml
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.integration
+# a loaded 2-core machine starts the processes one after the other: more than the default 120 s
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 TRACES = 300
 ERROR_EVERY = 5  # one trace in five has a failing child span
