@@ -41,11 +41,13 @@ def run_verify(args: argparse.Namespace) -> int:
     return outcome.status
 
 
-def collector_check(path: Path, cache: Path | None, chart: Path | None) -> int:
-    """Print each problem of an otelcol config or Helm values file; 0 when there is no error, 1 otherwise."""
+def collector_check(path: Path | None, cache: Path | None, chart: Path | None) -> int:
+    """Print each problem of an otelcol config or Helm values file (default: the shipped otelcol-config.yaml);
+    0 when there is no error, 1 otherwise."""
+    from otel_distro import _assets
     from otel_distro.collector_check import check_file
 
-    problems = check_file(path, cache=cache, chart=chart)
+    problems = check_file(path or _assets.collector_dir() / "otelcol-config.yaml", cache=cache, chart=chart)
     for problem in problems:
         print(f"{problem.severity}: {problem.message}")
     errors = [p for p in problems if p.severity == "error"]
@@ -156,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     collector_commands = collector.add_subparsers(dest="collector_command", required=True)
     check = collector_commands.add_parser(
         "check", help="check an otelcol config or Helm values file (with the built Collector when there is one)")
-    check.add_argument("path", type=Path)
+    check.add_argument("path", type=Path, nargs="?", default=None,
+                       help="the file to check (default: the otelcol-config.yaml shipped with otel-distro)")
     check.add_argument("--cache-dir", type=Path, default=None, help="where `stack build` put the binaries")
     check.add_argument("--chart", type=Path, default=None,
                        help="the opentelemetry-collector chart's folder (values.yaml, values.schema.json), "

@@ -35,6 +35,10 @@ def instrumentor_options(name: str, chosen: settings.Settings) -> dict[str, Any]
         options["excluded_urls"] = excluded_urls_pattern(chosen.excluded_urls)
     if name in ("fastapi", "starlette") and not chosen.asgi_subspans:
         options["exclude_spans"] = ["receive", "send"]
+    if name.startswith("openai") or name in ("anthropic", "langchain"):
+        from otel_distro import ai
+
+        options.update(ai.instrumentor_options(name))
     return options
 
 
@@ -56,6 +60,10 @@ class OtelDistro(BaseDistro):
                 asgi.instrument(telemetry.settings.excluded_urls)
                 return
             entry_point.load()().instrument(**options)
+            if name == "openai":
+                from otel_distro import ai
+
+                ai.instrumented(name, telemetry.settings)
             if name == "celery":
                 from otel_distro.integrations import celery as celery_integration
                 celery_integration.instrument()

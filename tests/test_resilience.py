@@ -53,7 +53,10 @@ def test_uvicorn_workers_each_report_with_their_own_instance_id(receiver, start_
     port = free_port()
     service = start_service([str(BIN / "opentelemetry-instrument"), str(BIN / "uvicorn"),
                              "examples.fastapi_app.main:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "2"],
+                             "--port", str(port), "--workers", "2",
+                             # uvicorn kills a worker that has not answered its health check after 5 s; a
+                             # worker's start-up under opentelemetry-instrument can take longer on a loaded machine
+                             "--timeout-worker-healthcheck", "60"],
                             telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop"))
     base = f"http://127.0.0.1:{port}"
     service.wait_http(base + "/health")

@@ -13,7 +13,6 @@ and FastAPI's own telemetry, so exactly one middleware produces spans.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -24,12 +23,12 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Status, StatusCode
 
+from otel_distro._internal_errors import report_internal_error
+from otel_distro._sdk_private import fastapi_telemetry
 from otel_distro.integrations.histogram_points import HistogramPoints
 from otel_distro.integrations.server_span import ServerSpans
 from otel_distro.metrics import SECONDS_BUCKETS
 from otel_distro.version import __version__
-
-_log = logging.getLogger("otel_distro")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -60,7 +59,8 @@ def _propagation_headers() -> frozenset[bytes]:
     """The header names the configured propagators read (traceparent, baggage ... by default)."""
     try:
         return frozenset(f.lower().encode("latin-1") for f in propagate.get_global_textmap().fields)
-    except Exception:
+    except Exception as err:  # every request then goes through the propagators
+        report_internal_error("asgi.propagation_headers", "the propagators' header names could not be read", err)
         return frozenset()
 
 
@@ -109,25 +109,15 @@ class TelemetryMiddleware:
         known = method if method in _KNOWN_METHODS else "_OTHER"
         scheme = scope.get("scheme", "http")
         outer_root_path = scope.get("root_path", "")
-        span_attributes: dict[str, Any] = {
-            "http.request.method": known,
-            "url.scheme": scheme,
-            "url.path": scope.get("path", ""),
-            "network.protocol.version": scope.get("http_version", "1.1"),
-        }
-        if known != method:
-            span_attributes["http.request.method_original"] = method
-        client = scope.get("client")
-        if client:
-            span_attributes["client.address"] = client[0]
-        headers = scope.get("headers") or []
-        # Most requests carry no context: skip the propagators' work for them.
-        parent = (propagate.extract(headers, getter=_GETTER)
-                  if not self.propagation_headers or any(k in self.propagation_headers for k, _ in headers)
-                  else None)
-        span = self.spans.start(known if known != "_OTHER" else "HTTP", parent, span_attributes)
-        outer = otel_context.get_current()
-        token = otel_context.attach(trace.set_span_in_context(span, parent))  # parent None: current
+        try:
+            span, parent = self._start(scope, method, known, scheme)
+            outer = otel_context.get_current()
+            token = otel_context.attach(trace.set_span_in_context(span, parent))  # parent None: current
+        except Exception as err:  # the request goes on untraced: telemetry never fails it
+            report_internal_error("asgi.start", "starting an HTTP request's span failed; the request was served "
+                                  "without one", err)
+            await self.app(scope, receive, send)
+            return
         status_code = 0
 
         async def send_and_note_status(message: MutableMapping[str, Any]) -> None:
@@ -162,6 +152,26 @@ class TelemetryMiddleware:
             self._finish(span, scope, outer_root_path, known, scheme, status_code, error_type,
                          started)
 
+    def _start(self, scope: Scope, method: str, known: str, scheme: str) -> tuple[Any, Any]:
+        """The request's SERVER span, and the parent context it continues (None: the current one)."""
+        span_attributes: dict[str, Any] = {
+            "http.request.method": known,
+            "url.scheme": scheme,
+            "url.path": scope.get("path", ""),
+            "network.protocol.version": scope.get("http_version", "1.1"),
+        }
+        if known != method:
+            span_attributes["http.request.method_original"] = method
+        client = scope.get("client")
+        if client:
+            span_attributes["client.address"] = client[0]
+        headers = scope.get("headers") or []
+        # Most requests carry no context: skip the propagators' work for them.
+        parent = (propagate.extract(headers, getter=_GETTER)
+                  if not self.propagation_headers or any(k in self.propagation_headers for k, _ in headers)
+                  else None)
+        return self.spans.start(known if known != "_OTHER" else "HTTP", parent, span_attributes), parent
+
     def _finish(self, span: Any, scope: Scope, outer_root_path: str, method: str, scheme: str,
                 status_code: int, error_type: str | None, started: float) -> None:
         try:
@@ -185,20 +195,12 @@ class TelemetryMiddleware:
             self.points.record(time.perf_counter() - started,
                                (method, scheme, template, status_code, error_type), metric_attributes)
         except Exception as err:  # telemetry never breaks the response
-            _log.debug("otel-distro: finishing the request span failed: %s", err)
+            report_internal_error("asgi.finish", "finishing an HTTP request's span or duration failed", err)
 
 
 # ----------------------------------------------------------------- installation
 
 _installed: list[tuple[type, str, Any]] = []
-
-
-def _disable_fastapi_native_telemetry(app: Any) -> None:
-    # FastAPI >= 0.142 traces requests itself when providers are configured:
-    # with our middleware in front, that would be a second span per request.
-    config = getattr(app, "_telemetry", None)
-    if isinstance(config, dict):
-        config.update({"tracing": False, "metrics": False, "logs": False})
 
 
 def _app_classes() -> list[type]:
@@ -221,7 +223,7 @@ def instrument(excluded_paths: Iterable[str]) -> bool:
         original = cls.__dict__["build_middleware_stack"]
 
         def build_middleware_stack(self: Any, _original: Any = original) -> ASGIApp:
-            _disable_fastapi_native_telemetry(self)
+            fastapi_telemetry.turn_off_native_telemetry(self)
             return TelemetryMiddleware(_original(self), excluded)
 
         cls.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]

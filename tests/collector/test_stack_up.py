@@ -29,6 +29,7 @@ import pytest
 
 from otel_distro.stack_build import Built
 from tests.collector.conftest import dashboard_gaps, http_get_json, wait_for
+from tests.collector.test_live import AGENT_PANELS
 from tests.collector.test_live_distro import HEALTHY, MIXED, SERVICE, SERVICES, TASKS, WORKER, Shop
 from tests.conftest import BIN, ROOT, Service, telemetry_env
 
@@ -38,6 +39,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 _FIRST_LINE_TIMEOUT = 150  # a loaded 2-core machine starts five servers one after the other
 
 NO_DATA = {
+    **AGENT_PANELS,
     ("otel-distro-api", "Traffic vs same hour yesterday", "B"):
         "offset 1d needs a day of history; the test Prometheus is seconds old",
     ("otel-distro-ai", "Cache savings (last hour)", "A"):
