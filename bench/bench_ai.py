@@ -68,6 +68,20 @@ def main() -> None:
     # caller's cost: the queue is drained by the reader (outside the timed loop)
     rows.append(("record one LLM call (tokens in/out, duration, cost), caller thread",
                  per_op(record, batch, after=reader.get_metrics_data)))
+    from otel_distro.ai.budgets import Budget, BudgetBook
+    from otel_distro.ai.meters import GenAIMeters
+
+    budgeted = GenAIMeters(meter_provider, meters.prices, ("tenant",), budgets=BudgetBook([
+        Budget("acme", "day", 1e9, (("tenant", "acme"),)), Budget("gpt", "month", 1e9, (("gen_ai.request.model", "gpt-*"),)),
+        Budget("globex", "day", 1e9, (("tenant", "globex"),))]))
+    tenant = {"tenant": "acme"}
+
+    def record_budgeted() -> None:
+        budgeted.record("openai", "gpt-4o", "chat", duration_s=0.8, input_tokens=1200, output_tokens=300,
+                        response_model="gpt-4o-2024-08-06", server_address="api.openai.com", extra=tenant)
+
+    rows.append(("  the same with three budgets configured (one matching two)",
+                 per_op(record_budgeted, batch, after=reader.get_metrics_data)))
     # what the reader's collection pays per queued call
     drains = []
     for _ in range(REPEATS):
@@ -124,8 +138,19 @@ def main() -> None:
         with genai_tracer.start_as_current_span("GET /items"):
             pass
 
+    usage_attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                   "gen_ai.request.model": "gpt-4o"}
+
+    def span_genai() -> None:
+        with genai_tracer.start_as_current_span("chat gpt-4o", attributes=usage_attrs) as span:
+            span.set_attribute("gen_ai.usage.input_tokens", 1200)
+            span.set_attribute("gen_ai.usage.output_tokens", 300)
+
+    rows.append(("an instrumentation's GenAI client span, priced when it ends (cost on the span, metrics queued)",
+                 per_op(span_genai, batch, after=reader.get_metrics_data)))
     rows.append(("a non-GenAI span, start+end, batch processor", per_op(span_plain)))
-    rows.append(("  the same with the GenAI sampler wrapper and span processor", per_op(span_with_genai_processor)))
+    rows.append(("  the same with the GenAI sampler wrapper, span and content processors",
+                 per_op(span_with_genai_processor)))
 
     # business counters
     registry = Registry(meter_provider)
