@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from genai_prices import Usage, calc_price
 
+from otel_distro import ai
 from tests.test_ai_metrics import Rig, rig
 
 __all__ = ["rig"]  # meters, span processor and in-memory exporters on fresh providers
@@ -94,3 +95,48 @@ def test_a_failed_agent_run_and_tool_call_carry_their_error(rig: Rig) -> None:
     (run,) = rig.points("gen_ai.agent.run.duration")
     (tool,) = rig.points("gen_ai.tool.call.duration")
     assert run[0]["error.type"] == "_OTHER" and tool[0]["error.type"] == "_OTHER"
+
+
+def test_llm_call_stream_records_chunk_timing_and_a_missing_usage(rig: Rig) -> None:
+    with ai.llm_call("openai", "gpt-4o-mini") as streamed:
+        for _ in range(4):
+            streamed.chunk_received()
+    (first,) = rig.points("gen_ai.client.operation.time_to_first_chunk")
+    (gaps,) = rig.points("gen_ai.client.operation.time_per_output_chunk")
+    assert first[1][1] == 1 and gaps[1][1] == 3
+    (unpriced,) = rig.points("gen_ai.client.unpriced_calls")
+    assert unpriced[0]["reason"] == "stream_without_usage"
+    assert finished(rig, "chat gpt-4o-mini").attributes["otel_distro.gen_ai.cost.unpriced_reason"] == \
+        "stream_without_usage"
+
+
+def test_async_openai_stream_is_asked_for_usage_and_the_caller_never_sees_it(rig: Rig) -> None:
+    import asyncio
+
+    from openai import AsyncOpenAI
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+
+    from examples.genai_app import llm_server
+    from otel_distro.ai import stream_usage
+
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=rig.tracer_provider, meter_provider=rig.meter_provider)
+    stream_usage.install()
+    server = llm_server.start()
+    try:
+        async def stream() -> list[Any]:
+            client = AsyncOpenAI(base_url=server.base_url, api_key="local", max_retries=0)
+            chunks = await client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "one two three"}], stream=True)
+            return [chunk async for chunk in chunks]
+
+        chunks = asyncio.run(stream())
+    finally:
+        server.stop()
+        stream_usage.uninstall()
+        instrumentor.uninstrument()
+    assert chunks and all(c.choices for c in chunks)  # the usage chunk it did not ask for is not passed on
+    span = finished(rig, "chat gpt-4o-mini")
+    assert span.attributes["gen_ai.usage.input_tokens"] == llm_server.count_prompt_tokens(
+        [{"content": "one two three"}])
+    assert span.attributes["gen_ai.usage.cost.amount"] > 0
