@@ -74,7 +74,8 @@ def main() -> None:
     from otel_distro.ai.meters import GenAIMeters
 
     budgeted = GenAIMeters(meter_provider, meters.prices, ("tenant",), budgets=BudgetBook([
-        Budget("acme", "day", 1e9, (("tenant", "acme"),)), Budget("gpt", "month", 1e9, (("gen_ai.request.model", "gpt-*"),)),
+        Budget("acme", "day", 1e9, (("tenant", "acme"),)),
+        Budget("gpt", "month", 1e9, (("gen_ai.request.model", "gpt-*"),)),
         Budget("globex", "day", 1e9, (("tenant", "globex"),))]))
     tenant = {"tenant": "acme"}
 

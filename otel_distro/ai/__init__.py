@@ -36,8 +36,8 @@ from otel_distro.ai import semconv
 from otel_distro.ai.spans import IN_API_CALL, GenAISampler, GenAISpanProcessor
 
 if TYPE_CHECKING:
-    from otel_distro.ai.meters import GenAIMeters
     from otel_distro.ai.budgets import Budget, BudgetCrossed
+    from otel_distro.ai.meters import GenAIMeters
     from otel_distro.ai.pricing import Cost, Override, Price
 
 __all__ = ["LLMCall", "Price", "estimate_cost", "llm_call", "on_budget_crossed", "record_call"]

@@ -155,7 +155,7 @@ class _Open:
         self.agent: _Open | None = self if is_agent else (parent.agent if parent is not None else None)
         self.inference = inference
         self.skip = skip
-        self.covered: float | None | bool = False  # an inner span counted this call (its cost, None: unpriced)
+        self.covered: float | bool | None = False  # an inner span counted this call (its cost, None: unpriced)
         self.own_metrics = False
         self.extra: dict[str, str] | None = None
         self.cost = 0.0

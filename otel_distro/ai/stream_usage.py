@@ -105,7 +105,7 @@ def uninstall() -> None:
         cls = getattr(importlib.import_module(module_name), class_name)
         original = getattr(cls.__dict__.get("create"), _PATCHED, None)
         if original is not None:
-            setattr(cls, "create", original)
+            cls.create = original
 
 
 def install() -> bool:
@@ -118,7 +118,7 @@ def install() -> bool:
             create = cls.__dict__.get("create")
             if create is None or hasattr(create, _PATCHED):
                 continue
-            setattr(cls, "create", (_async if is_async else _sync)(create))
+            cls.create = (_async if is_async else _sync)(create)
         return True
     except Exception as err:
         report_internal_error("ai.stream_usage", "streamed OpenAI calls are not asked for their usage", err)
