@@ -99,7 +99,9 @@ def configuration_rows(chosen: settings_.Settings) -> list[dict[str, str]]:
         for section, summary in config_file.describe(chosen.declarative):
             rows.append({"variable": section, "value": summary, "source": f"file {chosen.declarative.path}"})
     for name, value in settings_.other_otel_variables().items():
-        rows.append({"variable": name, "value": value, "source": "environment (read by the SDK)"})
+        not_read = settings_.NOT_READ.get(name)
+        rows.append({"variable": name, "value": value,
+                     "source": f"environment (not read: {not_read})" if not_read else "environment (read by the SDK)"})
     return rows
 
 
@@ -219,7 +221,8 @@ def check_instrumentations_load() -> Iterable[Finding]:
             continue
         if conflict is not None and getattr(conflict, "found", None):
             yield Finding("instrumentations", False,
-                          f"{conflict._format_message(entry_point.name)} It fails to load: upgrade "
+                          f'{entry_point.name} only instruments "{conflict.required}", but the installed '
+                          f'"{conflict.found}" falls outside that range. It fails to load: upgrade '
                           f"{entry_point.dist.name} or install a version its range admits.")
 
 

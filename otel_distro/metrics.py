@@ -169,14 +169,14 @@ def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None
             try:
                 exporter = forksafe.track(OTLPMetricExporter(
                     endpoint=settings.signal_endpoint("metrics"),
-                    timeout=settings.otlp_timeout_ms / 1000,
+                    timeout=settings.signal_timeout_s("metrics"),
                     preferred_temporality=temporality(settings.metrics_temporality)))
             finally:
                 sdk_log.removeFilter(quiet)
             chosen.append(PeriodicExportingMetricReader(
                 redaction.wrap_metric_exporter(exporter, redactor),
                 export_interval_millis=settings.metric_export_interval_ms,
-                export_timeout_millis=settings.otlp_timeout_ms))
+                export_timeout_millis=settings.metric_export_timeout_ms or settings.signal_timeout_s("metrics") * 1000))
         elif name == "prometheus":
             reader, endpoint = prometheus_reader(settings)
             chosen.append(redaction.redact_pull_reader(reader, redactor))

@@ -27,8 +27,9 @@ from urllib.parse import unquote, urlsplit
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
-_SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on",
-             "parentbased_always_off", "parentbased_traceidratio")
+SAMPLER_ENTRY_POINTS = "opentelemetry_traces_sampler"
+BUILTIN_SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on",
+                    "parentbased_always_off", "parentbased_traceidratio")
 
 
 class InvalidValue(ValueError):
@@ -75,6 +76,23 @@ def _int_between(low: int, high: int) -> Callable[[str], int]:
             raise InvalidValue(f"an integer from {low} to {high}")
         return value
     return parse
+
+
+def _optional_int_between(low: int, high: int) -> Callable[[str], int | None]:
+    parse = _int_between(low, high)
+    return lambda raw: parse(raw) if raw.strip() else None
+
+
+def _sampler_name(raw: str) -> str:
+    value = raw.strip()
+    if value.lower() in BUILTIN_SAMPLERS:
+        return value.lower()
+    from importlib.metadata import entry_points
+
+    if value and entry_points(group=SAMPLER_ENTRY_POINTS, name=value):
+        return value
+    raise InvalidValue("one of " + ", ".join(BUILTIN_SAMPLERS)
+                       + f", or a sampler registered under {SAMPLER_ENTRY_POINTS}")
 
 
 def _float_between(low: float, high: float) -> Callable[[str], float]:
@@ -275,15 +293,30 @@ TABLE: tuple[Setting, ...] = (
             "OTLP transport; only http/protobuf is shipped (fork-safe, no gRPC threads)."),
     Setting("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_ms", _int_between(1, 600_000), 10_000,
             "10000", "Milliseconds one OTLP export may take, retries included."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "otlp_traces_timeout_ms", _optional_int_between(1, 600_000), None,
+            "(OTEL_EXPORTER_OTLP_TIMEOUT)", "Milliseconds one OTLP span export may take, overriding the general one."),
+    Setting("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "otlp_metrics_timeout_ms", _optional_int_between(1, 600_000),
+            None, "(OTEL_EXPORTER_OTLP_TIMEOUT)",
+            "Milliseconds one OTLP metric export may take, overriding the general one."),
+    Setting("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "otlp_logs_timeout_ms", _optional_int_between(1, 600_000), None,
+            "(OTEL_EXPORTER_OTLP_TIMEOUT)", "Milliseconds one OTLP log export may take, overriding the general one."),
     Setting("OTEL_EXPORTER_OTLP_CERTIFICATE", "otlp_certificate", _readable_file, None, "(system CAs)",
             "CA certificate file (PEM) trusted for an https:// Collector; checked at start-up, read by the SDK."),
     Setting("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "metrics_temporality",
             _one_of("cumulative", "delta", "lowmemory"), "cumulative", "cumulative",
             "Aggregation temporality of OTLP metrics."),
-    Setting("OTEL_TRACES_SAMPLER", "sampler", _one_of(*_SAMPLERS), "parentbased_always_on",
-            "parentbased_always_on", "Head sampler."),
+    Setting("OTEL_TRACES_SAMPLER", "sampler", _sampler_name, "parentbased_always_on",
+            "parentbased_always_on", "Head sampler: " + ", ".join(BUILTIN_SAMPLERS) + ", or the name of a sampler "
+            "registered under the opentelemetry_traces_sampler entry point group (given OTEL_TRACES_SAMPLER_ARG)."),
     Setting("OTEL_TRACES_SAMPLER_ARG", "sampler_arg", _float_between(0.0, 1.0), 1.0, "1.0",
             "Ratio for the traceidratio samplers.", live=True),
+    Setting("OTEL_METRIC_EXPORT_TIMEOUT", "metric_export_timeout_ms", _optional_int_between(1, 600_000), None,
+            "(the OTLP metrics timeout)", "Milliseconds one periodic metric collection and export may take."),
+    Setting("OTEL_BLRP_MAX_QUEUE_SIZE", "log_queue_size", _int_between(1, 10_000_000), 65_536, "65536",
+            "Log records waiting for export, at most (more are dropped and counted); the SDK's 2048 drops "
+            "records in bursts."),
+    Setting("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "log_export_batch_size", _int_between(1, 10_000_000), 512, "512",
+            "Log records per export, at most (no more than OTEL_BLRP_MAX_QUEUE_SIZE)."),
     Setting("OTEL_METRIC_EXPORT_INTERVAL", "metric_export_interval_ms",
             _int_between(100, 86_400_000), 60_000, "60000",
             "Milliseconds between OTLP metric exports."),
@@ -378,6 +411,29 @@ TABLE: tuple[Setting, ...] = (
             "Seconds between two polls of the OpAMP server (a change arrives with the next poll)."),
 )
 
+# Standard variables outside the table that nothing in the distro's set-up reads (the SDK reads the others:
+# the exporters' headers, compression and certificates, OTEL_BSP_*, OTEL_BLRP_SCHEDULE_DELAY and _EXPORT_TIMEOUT,
+# the limits, propagators, exemplar filter). Each one set is named on one line at start-up, and by doctor.
+NOT_READ: Mapping[str, str] = {
+    "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "the distro detects host, OS, process and container itself",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "only http/protobuf is shipped",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "only http/protobuf is shipped",
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "only http/protobuf is shipped",
+    "OTEL_EXPORTER_OTLP_INSECURE": "a gRPC setting; only http/protobuf is shipped",
+    "OTEL_PYTHON_ID_GENERATOR": "the SDK's configurator reads it, not the distro's (random ids)",
+    "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "the distro bridges logging itself (OTEL_LOGS_EXPORTER)",
+}
+
+
+def report_not_read(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line for each standard variable set that the distro does not read (written to stderr)."""
+    env = os.environ if environ is None else environ
+    lines = [f"otel-distro: {name} is set but not read ({why})" for name, why in NOT_READ.items() if env.get(name)]
+    for line in lines:
+        sys.stderr.write(line + "\n")
+    return lines
+
+
 # Standard variables set here as defaults so that instrumentations reading
 # them directly agree with the distro. Only missing ones are set.
 DISTRO_DEFAULTS: Mapping[str, str] = {
@@ -430,10 +486,16 @@ class Settings:
     otlp_logs_endpoint: str | None
     otlp_protocol: str
     otlp_timeout_ms: int
+    otlp_traces_timeout_ms: int | None
+    otlp_metrics_timeout_ms: int | None
+    otlp_logs_timeout_ms: int | None
     otlp_certificate: str | None
     metrics_temporality: str
     sampler: str
     sampler_arg: float
+    metric_export_timeout_ms: int | None
+    log_queue_size: int
+    log_export_batch_size: int
     metric_export_interval_ms: int
     prometheus_host: str
     prometheus_port: int
@@ -503,6 +565,11 @@ class Settings:
             return NotImplemented
         return (tuple(getattr(self, f.name) for f in _SETTINGS_FIELDS)
                 == tuple(getattr(other, f.name) for f in _SETTINGS_FIELDS))
+
+    def signal_timeout_s(self, signal: str) -> float:
+        """Seconds one OTLP export of ``signal`` may take: its own variable, else the general one."""
+        own = getattr(self, f"otlp_{signal}_timeout_ms")
+        return (own or self.otlp_timeout_ms) / 1000
 
     def signal_endpoint(self, signal: str) -> str:
         """The OTLP/HTTP URL for one signal: its own variable, else base + /v1/<signal>."""
@@ -623,15 +690,26 @@ def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_f
             sources[setting.field] = "default (invalid value ignored)"
     declarative = _read_file(values["config_file"], values, sources, problems) \
         if use_file and values["config_file"] else None
+    _check_together(values, problems)
     settings = Settings(**values, program_name=_program_name(sys.argv),
                         problems=tuple(problems), sources=sources, declarative=declarative)
     if report:
+        report_not_read(env)
         for problem in problems:
             sys.stderr.write(problem.message + "\n")
         sys.stderr.flush()
         if problems and settings.strict:
             raise StrictModeError(2)
     return settings
+
+
+def _check_together(values: dict[str, Any], problems: list[Problem]) -> None:
+    """What no single variable's parser can check: values that must agree with each other."""
+    batch, queue = values["log_export_batch_size"], values["log_queue_size"]
+    if batch > queue:
+        problems.append(Problem("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", str(batch),
+                                f"no more than OTEL_BLRP_MAX_QUEUE_SIZE ({queue})", str(queue)))
+        values["log_export_batch_size"] = queue
 
 
 _BY_FILE_KEY = {s.file_key: s for s in TABLE if s.file_key}
