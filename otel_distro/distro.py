@@ -40,6 +40,9 @@ def instrumentor_options(name: str, chosen: settings.Settings) -> dict[str, Any]
 
 class OtelDistro(BaseDistro):
     def _configure(self, **kwargs: Any) -> None:
+        if settings.hook_inherited_unconfigured():
+            return  # the configurator stays quiet too
+        settings.claim_hook()
         settings.apply_distro_defaults()
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
@@ -53,12 +56,17 @@ class OtelDistro(BaseDistro):
             if name in _LEAN_ASGI and telemetry.settings.http_instrumentation == "distro":
                 from otel_distro.integrations import asgi
 
-                asgi.instrument(telemetry.settings.excluded_urls)
+                chosen = telemetry.settings
+                asgi.instrument(chosen.excluded_urls, asgi.HeaderCapture(
+                    chosen.capture_request_headers, chosen.capture_response_headers, chosen.sanitize_header_names))
                 return
             entry_point.load()().instrument(**options)
             if name == "celery":
                 from otel_distro.integrations import celery as celery_integration
                 celery_integration.instrument()
+            elif name == "flask":
+                from otel_distro.integrations import flask as flask_integration
+                flask_integration.instrument()
         except Exception as err:  # one broken instrumentation must not stop the app
             _log.warning("otel-distro: instrumentation %r skipped: %s: %s", name,
                          type(err).__name__, err)
