@@ -89,6 +89,9 @@ def _build(chosen: settings.Settings) -> Telemetry:
     logger_provider = logs.build(chosen, res)
 
     ai.install(chosen, tracer_provider, meter_provider)  # wraps the sampler: before any tracer
+    from otel_distro.integrations.db_metrics import DatabaseOperationDuration
+
+    tracer_provider.add_span_processor(DatabaseOperationDuration(meter_provider))
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     _logs.set_logger_provider(logger_provider)

@@ -341,7 +341,7 @@ DISTRO_DEFAULTS: Mapping[str, str] = {
     "OTEL_METRICS_EXPORTER": "otlp",
     "OTEL_LOGS_EXPORTER": "otlp",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-    "OTEL_SEMCONV_STABILITY_OPT_IN": "http",
+    "OTEL_SEMCONV_STABILITY_OPT_IN": "http,database",
     # Read by opentelemetry-instrument after the distro is loaded: with the
     # upstream distro installed too, our configurator still runs.
     "OTEL_PYTHON_CONFIGURATOR": "otel_distro",

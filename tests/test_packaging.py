@@ -60,3 +60,34 @@ def test_start_up_leaves_genai_pricing_and_business_metrics_to_their_first_use(r
     # The exit flush exports the metrics once: the meter provider's shutdown collects, no flush before it.
     (kpi,) = receiver.metric("lazy.kpi")
     assert kpi.points[0].value == 1
+
+
+def _extras() -> dict[str, list[str]]:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+
+def test_every_extra_the_registry_names_installs_its_instrumentations() -> None:
+    from otel_distro.integrations import registry
+
+    declared = _extras()
+    for extra, instrumentations in registry.extras().items():
+        assert extra in declared, f"the registry names extra {extra!r}, pyproject.toml has none"
+        names = {requirement.split(">")[0].split("=")[0].split("<")[0].strip() for requirement in declared[extra]}
+        assert set(instrumentations) <= names, (extra, set(instrumentations) - names)
+
+
+def test_the_all_extra_holds_every_family() -> None:
+    from otel_distro.integrations import registry
+
+    (requirement,) = _extras()["all"]
+    assert requirement.startswith("otel-distro[")
+    included = set(requirement[len("otel-distro["):-1].split(","))
+    assert included == set(registry.extras())
+
+
+def test_each_integration_is_named_once() -> None:
+    from otel_distro.integrations import registry
+
+    assert len(registry.BY_NAME) == len(registry.INTEGRATIONS)

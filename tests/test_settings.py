@@ -139,7 +139,7 @@ def test_distro_defaults_never_overwrite_the_user() -> None:
     settings.apply_distro_defaults(env)
     assert env["OTEL_TRACES_EXPORTER"] == "console"
     assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
-    assert env["OTEL_SEMCONV_STABILITY_OPT_IN"] == "http"
+    assert env["OTEL_SEMCONV_STABILITY_OPT_IN"] == "http,database"
 
 
 def test_docs_env_var_table_equals_the_settings_table() -> None:
