@@ -1,49 +1,41 @@
 """The ``opentelemetry_distro`` entry point named ``otel_distro``.
 
-It only sets defaults for standard variables, and passes the distro's options
-to the instrumentors that ``opentelemetry-instrument`` loads.
+It sets defaults for standard variables, and loads each instrumentation ``opentelemetry-instrument`` offers the
+way the integration registry (``otel_distro/integrations/registry.py``) says: with its options, replaced by the
+distro's own where the registry has one, followed by what the distro adds to it.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro
 
 from otel_distro import configurator, settings
+from otel_distro.integrations import registry
+from otel_distro.integrations.registry import excluded_urls_pattern
+
+__all__ = ["OtelDistro", "excluded_urls_pattern", "instrumentor_options"]
 
 _log = logging.getLogger("otel_distro")
 
 # Done by the configurator itself (logs bridged once; process metrics with our
 # own selection), so their auto-instrumentation entry points are skipped.
 _OWNED_BY_CONFIGURATOR = frozenset({"logging", "system_metrics"})
-# Served by the distro's lean middleware (integrations/asgi.py) unless
-# OTEL_DISTRO_HTTP_INSTRUMENTATION=contrib.
-_LEAN_ASGI = frozenset({"fastapi", "starlette"})
-
-
-def excluded_urls_pattern(paths: tuple[str, ...]) -> str:
-    """Contrib's excluded-URL list (regexes searched in the full URL) for plain paths."""
-    return ",".join(re.escape(path) + r"(?:[/?#]|$)" for path in paths)
 
 
 def instrumentor_options(name: str, chosen: settings.Settings) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if name in ("fastapi", "flask", "starlette", "django", "falcon", "tornado", "pyramid"):
-        options["excluded_urls"] = excluded_urls_pattern(chosen.excluded_urls)
-    if name in ("fastapi", "starlette") and not chosen.asgi_subspans:
-        options["exclude_spans"] = ["receive", "send"]
-    if name.startswith("openai") or name in ("anthropic", "langchain"):
-        from otel_distro import ai
-
-        options.update(ai.instrumentor_options(name))
-    return options
+    """The options the distro passes to the instrumentor named ``name``."""
+    integration = registry.BY_NAME.get(name)
+    return integration.options(chosen) if integration is not None else {}
 
 
 class OtelDistro(BaseDistro):
     def _configure(self, **kwargs: Any) -> None:
+        if settings.hook_inherited_unconfigured():
+            return  # the configurator stays quiet too
+        settings.claim_hook()
         settings.apply_distro_defaults()
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
@@ -52,21 +44,17 @@ class OtelDistro(BaseDistro):
         if telemetry is None or name in _OWNED_BY_CONFIGURATOR:
             # Disabled, failed, or done already: instrumenting would cost without reporting.
             return
-        options = {**kwargs, **instrumentor_options(name, telemetry.settings)}
+        chosen = telemetry.settings
+        integration = registry.BY_NAME.get(name)
         try:
-            if name in _LEAN_ASGI and telemetry.settings.http_instrumentation == "distro":
-                from otel_distro.integrations import asgi
-
-                asgi.instrument(telemetry.settings.excluded_urls)
-                return
-            entry_point.load()().instrument(**options)
-            if name == "openai":
-                from otel_distro import ai
-
-                ai.instrumented(name, telemetry.settings)
-            if name == "celery":
-                from otel_distro.integrations import celery as celery_integration
-                celery_integration.instrument()
+            if integration is not None and integration.replacement and integration.replaces_when(chosen):
+                integration.replacement(chosen)
+            else:
+                entry_point.load()().instrument(**{**kwargs, **instrumentor_options(name, chosen)})
+                if integration is not None and integration.after is not None:
+                    integration.after(chosen)
+            registry.outcomes.note_instrumented(name)
         except Exception as err:  # one broken instrumentation must not stop the app
-            _log.warning("otel-distro: instrumentation %r skipped: %s: %s", name,
-                         type(err).__name__, err)
+            why = f"{type(err).__name__}: {err}"
+            registry.outcomes.note_failed(name, why)
+            _log.warning("otel-distro: instrumentation %r skipped: %s", name, why)

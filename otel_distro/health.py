@@ -1,4 +1,4 @@
-"""Health checks: registered in code, served as ASGI routes, reported as metrics.
+"""Health checks: registered in code, served as ASGI or Flask routes, reported as metrics.
 
     from otel_distro import health
 
@@ -197,12 +197,43 @@ def endpoints(health_registry: HealthRegistry | None = None) -> tuple[_Endpoint,
     return _Endpoint(live), _Endpoint(chosen.readiness)
 
 
-def install(app: Any, prefix: str = "/health",
-            health_registry: HealthRegistry | None = None) -> None:
-    """Add ``{prefix}`` and ``{prefix}/ready`` to a FastAPI or Starlette app."""
+def _respond_sync(respond: Callable[[], Awaitable[tuple[int, Any]]]) -> tuple[int, Any]:
+    """Run an async responder from a WSGI worker thread, which has no event loop of its own."""
+    return asyncio.run(respond())
+
+
+def _install_asgi(app: Any, prefix: str, live: _Endpoint, ready: _Endpoint) -> None:
     from starlette.routing import Route
 
-    live, ready = endpoints(health_registry)
     app.router.routes.append(Route(prefix, live, methods=["GET", "HEAD"], include_in_schema=False))
     app.router.routes.append(Route(prefix + "/ready", ready, methods=["GET", "HEAD"],
                                    include_in_schema=False))
+
+
+def _install_flask(app: Any, prefix: str, chosen: HealthRegistry) -> None:
+    def answer(status: int, body: Any) -> Any:
+        return app.response_class(json.dumps(body), status=status, mimetype="application/json",
+                                  headers={"Cache-Control": "no-store"})
+
+    def live() -> Any:
+        return answer(200, {"status": "pass"})
+
+    def ready() -> Any:
+        return answer(*_respond_sync(chosen.readiness))
+
+    app.add_url_rule(prefix, "otel_distro_health_live", live, methods=["GET", "HEAD"])
+    app.add_url_rule(prefix + "/ready", "otel_distro_health_ready", ready, methods=["GET", "HEAD"])
+
+
+def install(app: Any, prefix: str = "/health",
+            health_registry: HealthRegistry | None = None) -> None:
+    """Add ``{prefix}`` and ``{prefix}/ready`` to a FastAPI, Starlette or Flask app."""
+    chosen = health_registry or registry
+    if hasattr(getattr(app, "router", None), "routes"):
+        live, ready = endpoints(chosen)
+        _install_asgi(app, prefix, live, ready)
+    elif callable(getattr(app, "add_url_rule", None)) and hasattr(app, "response_class"):
+        _install_flask(app, prefix, chosen)
+    else:
+        raise TypeError(f"health.install() takes a FastAPI, Starlette or Flask app, not {type(app).__name__}; "
+                        "other ASGI routers can mount health.endpoints()")

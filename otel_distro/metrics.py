@@ -172,8 +172,30 @@ def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None
     return chosen, endpoint
 
 
+class _OneViewTwoScopes(logging.Filter):
+    """Drops the SDK's "conflicting metrics identities" warning when both sides are the same View.
+
+    The SDK compares name, unit and aggregation but not the instrumentation scope: with the requests
+    and httpx instrumentations both installed, each scope's ``http.client.request.duration`` matches
+    the seconds View, and the SDK warns although the two streams are told apart by their scopes.
+    One View matching two instruments of one scope cannot happen (a meter returns its existing
+    instrument), so the same View on both sides is always this harmless case.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, tuple) and len(args) == 2 and args[0] is args[1]
+                    and "conflicting metrics identities" in str(record.msg))
+
+
+_VIEW_WARNINGS = "opentelemetry.sdk.metrics._internal.metric_reader_storage"
+
+
 def build(settings: Settings, resource: Resource,
           metric_readers: Sequence[MetricReader]) -> MeterProvider:
+    warnings = logging.getLogger(_VIEW_WARNINGS)
+    if not any(isinstance(f, _OneViewTwoScopes) for f in warnings.filters):
+        warnings.addFilter(_OneViewTwoScopes())
     provider = MeterProvider(resource=resource, metric_readers=list(metric_readers), views=views(),
                              shutdown_on_exit=False)
     metric_locks_after_fork.renew_after_fork(provider)

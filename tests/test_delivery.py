@@ -148,3 +148,14 @@ def test_an_untrusted_collector_certificate_is_one_line_naming_the_variable(tmp_
     assert len(tls_lines) == 1 and "OTEL_EXPORTER_OTLP_CERTIFICATE" in tls_lines[0]
     assert "self-signed certificate" in tls_lines[0]
     assert "Transient error" not in done.stderr  # the retries' lines, one per signal, say nothing more
+
+
+@pytest.mark.parametrize("log_format", ["text", "off"])
+def test_a_collector_that_is_down_is_said_on_stderr_in_text_and_without_a_console(log_format: str) -> None:
+    env = telemetry_env(f"http://127.0.0.1:{free_port()}", OTEL_SERVICE_NAME="load", OTEL_DISTRO_LOG_FORMAT=log_format,
+                        OTEL_METRICS_EXPORTER="none", OTEL_EXPORTER_OTLP_TIMEOUT="3000")
+    done = run_instrumented("tests/apps/threaded_logging.py", "1", "5", env=env, timeout=120)
+    assert done.returncode == 0
+    said = [line for line in done.stderr.splitlines()
+            if "opentelemetry.exporter" in line and "export" in line and not line.startswith("{")]
+    assert said, done.stderr[-2000:]

@@ -12,12 +12,14 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from examples.genai_app import llm_server
 from otel_distro.metrics import SECONDS_BUCKETS
@@ -251,3 +253,91 @@ def test_llm_call_from_node_gets_genai_semconv_span_and_token_metrics(receiver: 
     assert points["input"].sum == 5
     assert points["output"].sum == answer["output_tokens"]
     assert points["input"].attributes["gen_ai.request.model"] == "gpt-4o-mini"
+
+
+# ---------------------------------------------------------------- the real stack
+
+def _stack_collector_config(otlp: str, prometheus: str) -> dict[str, Any]:
+    """The shipped otelcol-config.yaml on local ports, without the Jaeger exporter (no Jaeger here)."""
+    config = yaml.safe_load((ROOT / "collector" / "otelcol-config.yaml").read_text())
+    kept_exporters = {"prometheus", "debug"} | set(config.get("connectors", {}))
+    config["receivers"] = {"otlp": {"protocols": {"http": {"endpoint": otlp}}}}
+    config["exporters"] = {name: exporter for name, exporter in config["exporters"].items() if name in kept_exporters}
+    config["exporters"]["prometheus"]["endpoint"] = prometheus
+    config["extensions"] = {}
+    config["service"] = {"pipelines": {
+        name: {**pipeline, "receivers": [r for r in pipeline["receivers"] if r == "otlp" or r in kept_exporters],
+               "exporters": [e for e in pipeline["exporters"] if e in kept_exporters]}
+        for name, pipeline in config["service"]["pipelines"].items()}}
+    config["service"]["pipelines"] = {name: p for name, p in config["service"]["pipelines"].items() if p["exporters"]}
+    return config
+
+
+API_NO_DATA = {
+    ("otel-distro-api", "Traffic vs same hour yesterday", "B"): "offset 1d needs a day of history",
+}
+
+
+@pytest.mark.timeout(420)  # five processes and four bounded waits on a loaded machine
+def test_express_through_the_stack_fills_the_api_dashboard_fires_http_alerts_and_prices_llm_calls(
+        tmp_path: Path, start_express: Any, llm: llm_server.LLMServer) -> None:
+    """Express -> the shipped Collector config (real otelcol) -> Prometheus with the shipped rules (the
+    stack's test overlay: short windows, `for: 0s`) -> Alertmanager: HTTPErrorRatioHigh fires for the
+    service from real 500s and is delivered, the API dashboard's queries return its series, and its LLM
+    calls are priced by the token-cost rules."""
+    from otel_distro import stack as stack_
+    from tests.collector.conftest import dashboard_gaps, wait_for
+    from tests.otelcol_process import collector_binary, running_collector
+
+    binary = collector_binary()
+    if binary is None:
+        pytest.skip("the Collector is not built (`otel-distro stack build`; .ci/run builds it where Go is installed)")
+    if stack_.binaries() is None:
+        pytest.skip("prometheus / prometheus-alertmanager not installed (.ci/run installs them)")
+    otlp, exporter = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    sink = stack_.AlertSink().start()
+    am_env = stack_.alertmanager_env(tmp_path, sink.url, free_port())
+    try:
+        with running_collector(binary, _stack_collector_config(otlp, exporter), tmp_path, f"http://{otlp}"), \
+                stack_.LocalStack.start(tmp_path / "stack", targets={"storefront": exporter}, alertmanager_env_=am_env,
+                                        prometheus_port=free_port(), alertmanager_port=free_port()) as local:
+            _, base = start_express(f"http://{otlp}", OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="local-test-key")
+
+            def query(expr: str) -> list[dict]:
+                url = f"{local.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+                with urllib.request.urlopen(url, timeout=10) as reply:
+                    return json.loads(reply.read())["data"]["result"]
+
+            def firing() -> list[dict]:
+                for _ in range(4):  # the real cause: 500s from the error route, among good requests
+                    assert http_get(base + "/fail") == 500 and http_get(base + "/items/1") == 200
+                return query('ALERTS{alertname="HTTPErrorRatioHigh", job="storefront", alertstate="firing"}')
+
+            alerts = wait_for(firing, 120, "HTTPErrorRatioHigh firing for storefront")
+            assert "warning" in {a["metric"]["severity"] for a in alerts}
+            delivered = wait_for(lambda: [body for _, body in sink.received()
+                                          if "HTTPErrorRatioHigh" in json.dumps(body) and "storefront" in json.dumps(body)],
+                                 60, "the alert delivered by Alertmanager")
+            assert delivered
+
+            def api_gaps() -> tuple[list[str], list[Any], set[Any]]:
+                empty, unexpected, unknown, _ = dashboard_gaps(query, API_NO_DATA, "storefront")
+                return ([gap for gap in empty if gap.startswith("otel-distro-api /")],
+                        [key for key in unexpected if key[0] == "otel-distro-api"], unknown)
+
+            # span metrics are flushed every 15 s: rate() over them needs two flushes
+            wait_for(lambda: api_gaps() == ([], [], set()), 120, "every API dashboard panel with Express data",
+                     lambda: "gaps: " + repr(api_gaps()))
+
+            def priced() -> list[dict]:
+                assert http_get(base + "/ask", method="POST") == 200
+                return query('job_model_type:gen_ai_token_cost_usd:rate5m{job="storefront"} > 0')
+
+            costs = wait_for(priced, 120, "the token-cost rules pricing the Express LLM calls")
+            assert {(c["metric"]["gen_ai_request_model"], c["metric"]["gen_ai_token_type"]) for c in costs} \
+                == {("gpt-4o-mini", "input"), ("gpt-4o-mini", "output")}
+            # what the AICostPerHourHigh alerts read
+            assert wait_for(lambda: query('job:gen_ai_client_cost_usd:increase1h{job="storefront"} > 0'), 60,
+                            "the Express LLM cost in the AI cost alerts' series")
+    finally:
+        sink.stop()

@@ -3,7 +3,8 @@
 The rules are read from collector/redaction-processor.yaml and applied as the processor applies them
 (processor.go, contrib v0.159: a value whose key matches a blocked key pattern is masked whole; else
 each blocked value regex in turn replaces its matches with `****`). Python's `re` runs them here in
-ASCII mode; where Go is installed the same rules also run through Go's own RE2 `regexp`.
+ASCII mode; where Go is installed the same rules also run through Go's own RE2 `regexp`; where the stack
+build has left a Collector binary, the corpus goes through a real Collector with these rules.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable
+import urllib.request
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from otel_distro.redaction import Redactor
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
+from tests.otelcol_process import collector_binary, running_collector
+from tests.otlp_test_receiver import OtlpTestReceiver
 from tests.secret_cases import KINDS, SECRET_KEYS, Case, embedded
 
 RULES_FILE = ROOT / "collector" / "redaction-processor.yaml"
@@ -95,7 +99,8 @@ def test_every_secret_key_masks_its_whole_value(key: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(words=st.lists(st.sampled_from(["db", "user", "password", "token", "tokens", "api", "key", "session",
                                        "id", "secret", "client", "input", "gen_ai", "usage", "type", "value",
-                                       "cookie", "auth", "authorization", "name", "count"]), min_size=1, max_size=4),
+                                       "cookie", "auth", "authorization", "name", "count", "pwd", "pass",
+                                       "bypass", "compass", "passphrase"]), min_size=1, max_size=4),
        separator=st.sampled_from([".", "_", "-"]))
 def test_a_key_the_python_rules_call_secret_is_masked_by_the_collector(words: list[str], separator: str) -> None:
     key = separator.join(words)
@@ -197,3 +202,80 @@ def test_go_regexp_masks_the_same_corpus(tmp_path_factory: pytest.TempPathFactor
     assert out[len(cases) + len(keyed):] == [value for _, value in benign]
     # Python's re (ASCII) and Go's RE2 agree on every item.
     assert out == [collector_mask(key, value) for key, value in items]
+
+
+# ---------------------------------------------------------------- through a real Collector
+
+def _text(value: str) -> Any:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    return AnyValue(string_value=value)
+
+
+def _export_requests(items: list[tuple[str, str, str]]) -> tuple[bytes, bytes]:
+    """OTLP requests: a span per item (attribute `message` = the text, and a keyed attribute) and a log
+    record per item (the text as body)."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+    traces, logs = ExportTraceServiceRequest(), ExportLogsServiceRequest()
+    spans = traces.resource_spans.add().scope_spans.add().spans
+    records = logs.resource_logs.add().scope_logs.add().log_records
+    for n, (text, key, keyed_value) in enumerate(items):
+        spans.add(name=f"case-{n}", trace_id=bytes([n + 1]) * 16, span_id=bytes([n + 1]) * 8,
+                  start_time_unix_nano=1, end_time_unix_nano=2,
+                  attributes=[KeyValue(key="message", value=_text(text)), KeyValue(key=key, value=_text(keyed_value))])
+        records.add(time_unix_nano=1, body=_text(text), attributes=[KeyValue(key="case", value=_text(str(n)))])
+    return traces.SerializeToString(), logs.SerializeToString()
+
+
+def _post(url: str, body: bytes) -> int:
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/x-protobuf"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return reply.status
+
+
+@pytest.fixture(scope="module")
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, OtlpTestReceiver]]:
+    """A real Collector: OTLP/HTTP in -> these redaction rules -> OTLP/HTTP out to the test receiver."""
+    binary = collector_binary()
+    if binary is None:
+        pytest.skip("the Collector is not built (`otel-distro stack build`; .ci/run builds it where Go is installed)")
+    with OtlpTestReceiver() as receiver:
+        endpoint = f"http://127.0.0.1:{free_port()}"
+        pipeline = {"receivers": ["otlp"], "processors": ["redaction"], "exporters": ["otlp_http"]}
+        config = {
+            "receivers": {"otlp": {"protocols": {"http": {"endpoint": endpoint.removeprefix("http://")}}}},
+            "processors": {"redaction": RULES},
+            "exporters": {"otlp_http": {"endpoint": receiver.endpoint, "retry_on_failure": {"enabled": False}}},
+            "service": {"pipelines": {"traces": pipeline, "logs": pipeline}},
+        }
+        with running_collector(binary, config, tmp_path_factory.mktemp("otelcol"), endpoint):
+            yield endpoint, receiver
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(data=st.data())
+def test_a_real_collector_masks_the_corpus_in_spans_and_logs(collector: tuple[str, OtlpTestReceiver],
+                                                            data: st.DataObject) -> None:
+    endpoint, receiver = collector
+    cases = [data.draw(embedded(KINDS[kind])) for kind in sorted(KINDS)]
+    keys = [data.draw(st.sampled_from(SECRET_KEYS)) for _ in cases]
+    items = [(text, key, f"v4lue-{n}-Q") for n, ((_, text), key) in enumerate(zip(cases, keys))]
+    seen_spans, seen_logs = len(receiver.spans()), len(receiver.logs())
+    traces, logs = _export_requests(items)
+    assert _post(endpoint + "/v1/traces", traces) == 200 and _post(endpoint + "/v1/logs", logs) == 200
+    spans = receiver.wait_for(lambda: len(receiver.spans()) >= seen_spans + len(items)
+                              and receiver.spans()[seen_spans:], what="the spans through the Collector")
+    records = receiver.wait_for(lambda: len(receiver.logs()) >= seen_logs + len(items)
+                                and receiver.logs()[seen_logs:], what="the log records through the Collector")
+    for span in spans:
+        n = int(span.name.removeprefix("case-"))
+        case, text = cases[n]
+        assert not leaked(case, str(span.attributes["message"])), f"{case.kind}: {text!r} -> {span.attributes}"
+        assert span.attributes[keys[n]] == MASK
+        assert span.attributes["message"] == collector_mask("message", text)  # the processor, as modelled here
+    for record in records:
+        case, text = cases[int(record.attributes["case"])]
+        assert not leaked(case, str(record.body)), f"{case.kind}: {text!r} -> {record.body!r}"

@@ -18,7 +18,8 @@ from otel_distro.ai import price_rules
 from otel_distro.ai.pricing import PriceBook
 from tests.conftest import ROOT
 
-RULES = ROOT / "collector" / "prometheus" / "rules" / "genai_prices.yml"
+RULES_DIR = ROOT / "collector" / "prometheus" / "rules"
+RULES = RULES_DIR / "genai_prices.yml"
 MODEL = "gpt-4o-mini"
 INPUT_PER_MIN, OUTPUT_PER_MIN = 600, 1200
 
@@ -83,6 +84,50 @@ def test_token_counts_of_a_service_without_its_own_cost_are_priced(tmp_path: Pat
         }],
     }
     spec_file = tmp_path / "genai_prices_test.yml"
+    spec_file.write_text(yaml.safe_dump(spec))
+    done = subprocess.run(["promtool", "test", "rules", str(spec_file)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@needs_promtool
+def test_ai_cost_alerts_fire_for_a_service_priced_from_its_token_counts(tmp_path: Path) -> None:
+    price = PriceBook().lookup("openai", MODEL)
+    assert price is not None
+    output_per_min = 3_000_000
+    hourly = 60 * output_per_min * price.output / 1e6
+    assert 100 < hourly < 500  # the $100 threshold only
+    spec = {
+        "rule_files": [str(RULES), str(RULES_DIR / "recording.yml"), str(RULES_DIR / "genai.yml")],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                _series("storefront", "output", output_per_min),
+                # A distro service prices its own calls (recording.yml records its figure), even when its
+                # cost series went stale 20 minutes ago (a restart): its token counts are not priced here.
+                _series("shop", "output", output_per_min),
+                {"series": f'gen_ai_client_cost_total{{job="shop", gen_ai_request_model="{MODEL}", '
+                           'gen_ai_token_type="input", cost_source="local"}', "values": "0+0.5x40 stale"},
+            ],
+            "promql_expr_test": [
+                {"expr": price_rules.HOURLY_SERIES, "eval_time": "61m",
+                 "exp_samples": [{"labels": price_rules.HOURLY_SERIES + '{job="storefront"}', "value": hourly}]},
+                {"expr": f'{price_rules.ALERTED_SERIES}{{job="storefront"}}', "eval_time": "61m",
+                 "exp_samples": [{"labels": price_rules.ALERTED_SERIES + '{job="storefront"}', "value": hourly}]},
+            ],
+            "alert_rule_test": [{
+                "eval_time": "70m", "alertname": "AICostPerHourHigh",
+                "exp_alerts": [{
+                    "exp_labels": {"severity": "warning", "job": "storefront"},
+                    "exp_annotations": {
+                        "summary": f"storefront spent ${hourly:.2f} on LLM calls in the last hour (threshold $100)",
+                        "description": "The estimated GenAI cost of storefront over the last hour is above $100.",
+                        "runbook_url": "https://github.com/otel-distro/otel-distro/blob/main/docs/collector.md"
+                                       "#aicostperhourhigh"}}],
+            }],
+        }],
+    }
+    spec_file = tmp_path / "genai_alerts_test.yml"
     spec_file.write_text(yaml.safe_dump(spec))
     done = subprocess.run(["promtool", "test", "rules", str(spec_file)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -107,3 +107,35 @@ def test_gauge_and_duration_per_check(app, receiver) -> None:
     names = {p.attributes["health.check.name"] for p in durations[-1].points}
     assert "database" in names
     assert durations[-1].unit == "s"
+
+
+def test_a_flask_app_gets_the_same_routes(receiver, start_service, tmp_path) -> None:
+    state = tmp_path / "flask-state"
+    state.mkdir()
+    port = free_port()
+    service = start_service(
+        [str(BIN / "opentelemetry-instrument"), str(BIN / "flask"), "--app", "tests.apps.flask_health_app",
+         "run", "--host", "127.0.0.1", "--port", str(port)],
+        telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="flask-health", HEALTH_STATE_DIR=str(state)))
+    base = f"http://127.0.0.1:{port}"
+    service.wait_http(base + "/health")
+    assert _get(base + "/health") == (200, {"status": "pass"})
+    status, body = _get(base + "/health/ready")
+    assert status == 200 and body["status"] == "pass" and set(body["checks"]) == {"database", "cache"}
+    (state / "cache-down").touch()
+    status, body = _get(base + "/health/ready")
+    assert status == 200 and body["status"] == "warn"
+    assert body["checks"]["cache"]["message"] == "cache unreachable"
+    (state / "database-down").touch()
+    status, body = _get(base + "/health/ready")
+    assert status == 503 and body["status"] == "fail"
+    receiver.wait_for(lambda: [p for m in receiver.metric("health.check.status") for p in m.points
+                               if p.attributes.get("health.check.name") == "database" and p.value == 0],
+                      what="the failing check's gauge")
+
+
+def test_install_names_what_it_accepts_for_an_unknown_app() -> None:
+    from otel_distro import health
+
+    with pytest.raises(TypeError, match="FastAPI, Starlette or Flask"):
+        health.install(object())

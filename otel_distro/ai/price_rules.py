@@ -13,7 +13,10 @@ override file):
 - ``job_model_type:gen_ai_token_cost_usd:rate5m`` and
   ``job:gen_ai_token_cost_usd:increase1h`` - USD spent by each service that
   reports no ``gen_ai_client_cost_total`` of its own (so a distro service is never
-  counted twice).
+  counted twice);
+- ``job:gen_ai_client_cost_usd:increase1h`` for those services too, so the
+  ``AICostPerHourHigh`` alerts cover them. recording.yml records the same name
+  from ``gen_ai_client_cost_total``: the two sets of jobs never meet.
 
 Write the file with ``python -m otel_distro.ai.price_rules > collector/prometheus/rules/genai_prices.yml``.
 """
@@ -33,8 +36,11 @@ DEFAULT_PROVIDERS = ("openai", "anthropic")
 PRICE_SERIES = "gen_ai:price_usd_per_token"
 RATE_SERIES = "job_model_type:gen_ai_token_cost_usd:rate5m"
 HOURLY_SERIES = "job:gen_ai_token_cost_usd:increase1h"
-# Token usage of the services that do not price their own calls.
-_UNPRICED_USAGE = "{fn}(gen_ai_client_token_usage_sum[{window}]) unless on (job) gen_ai_client_cost_total"
+ALERTED_SERIES = "job:gen_ai_client_cost_usd:increase1h"  # what AICostPerHourHigh reads
+# Token usage of the services that reported no cost of their own in the same window (a service that
+# stopped reporting it a minute ago still has it in recording.yml's increase over the hour).
+_UNPRICED_USAGE = ("{fn}(gen_ai_client_token_usage_sum[{window}])"
+                   " unless on (job) count_over_time(gen_ai_client_cost_total[{window}])")
 _JOIN = "* on (gen_ai_request_model, gen_ai_token_type) group_left (gen_ai_provider_name) " + PRICE_SERIES
 
 
@@ -76,6 +82,7 @@ def rules_document(table: Sequence[tuple[str, str, str, float]]) -> dict[str, An
          "expr": f"sum by (job, gen_ai_request_model, gen_ai_token_type) ({rate}) {_JOIN}"},
         {"record": HOURLY_SERIES,
          "expr": f"sum by (job) (sum by (job, gen_ai_request_model, gen_ai_token_type) ({hourly}) {_JOIN})"},
+        {"record": ALERTED_SERIES, "expr": HOURLY_SERIES},
     ]
     return {"groups": [{"name": "otel-distro-genai-price-table", "rules": prices},
                        {"name": "otel-distro-genai-token-cost", "rules": costs}]}
