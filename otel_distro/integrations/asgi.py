@@ -14,6 +14,7 @@ and FastAPI's own telemetry, so exactly one middleware produces spans.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -425,6 +426,8 @@ def _app_classes() -> list[type]:
     """Starlette, and FastAPI (it builds its own middleware stack, without super())."""
     classes = []
     for module, name in (("starlette.applications", "Starlette"), ("fastapi", "FastAPI")):
+        if module == "fastapi" and module not in sys.modules:
+            continue  # a Starlette app need not import FastAPI; FastAPI's first import patches it
         try:
             classes.append(getattr(__import__(module, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -434,10 +437,12 @@ def _app_classes() -> list[type]:
 
 def instrument(excluded_paths: Iterable[str], capture: HeaderCapture | None = None) -> bool:
     """Put the middleware in front of every Starlette/FastAPI app's stack."""
-    if _installed:
-        return True
+    # Called again when FastAPI is imported after Starlette (on first import): patch what is new only.
+    patched = {owner for owner, _, _ in _installed}
     excluded = excluded_paths_matcher(excluded_paths)
     for cls in _app_classes():
+        if cls in patched:
+            continue
         original = cls.__dict__["build_middleware_stack"]
 
         def build_middleware_stack(self: Any, _original: Any = original) -> ASGIApp:
