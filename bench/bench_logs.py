@@ -151,7 +151,7 @@ def main() -> None:
         total = statistics.median(t for _, t in runs)
         print(f"{name:<13} {caller * 1e6:>18.2f} {caller / base:>8.2f} {total * 1e6:>15.2f} {total / base:>8.2f}")
     print(f"burst: sent {sent} lines in {burst_wall:.2f}s, received {received}, "
-          f"dropped by the bridge {bridge.dropped}, lost {sent - received}")
+          f"dropped {bridge.losses.total}, lost {sent - received}")
 
 
 if __name__ == "__main__":

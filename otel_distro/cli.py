@@ -1,4 +1,4 @@
-"""The ``otel-distro`` command: demo, doctor, verify, collector check."""
+"""The ``otel-distro`` command: demo, doctor, verify, stack build/up, collector check."""
 
 from __future__ import annotations
 
@@ -41,16 +41,90 @@ def run_verify(args: argparse.Namespace) -> int:
     return outcome.status
 
 
-def collector_check(path: Path) -> int:
-    """Print each problem of an otelcol config; 0 when there is no error, 1 otherwise."""
-    from otel_distro.collector_check import check_config
+def collector_check(path: Path | None, cache: Path | None, chart: Path | None) -> int:
+    """Print each problem of an otelcol config or Helm values file (default: the shipped otelcol-config.yaml);
+    0 when there is no error, 1 otherwise."""
+    from otel_distro import _assets
+    from otel_distro.collector_check import check_file
 
-    problems = check_config(path)
+    path = path or _assets.collector_dir() / "otelcol-config.yaml"
+    problems = check_file(path, cache=cache, chart=chart)
     for problem in problems:
         print(f"{problem.severity}: {problem.message}")
     errors = [p for p in problems if p.severity == "error"]
     print(f"{path}: {len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
     return 1 if errors else 0
+
+
+def stack_build(cache: Path, as_json: bool) -> int:
+    """Build (or find cached) the Collector, Jaeger and VictoriaLogs; print their paths."""
+    import json
+
+    from otel_distro import stack_build as build
+
+    try:
+        built = build.build(cache, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except build.GoMissing as exc:
+        print(f"otel-distro stack build: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"otel-distro stack build: {exc}", file=sys.stderr)
+        return 1
+    paths = built.as_dict()
+    print(json.dumps(paths, indent=2) if as_json else "\n".join(f"{name}: {path}" for name, path in paths.items()))
+    return 0
+
+
+def _port_overrides(values: Sequence[str]) -> dict[str, int]:
+    overrides = {}
+    for value in values:
+        name, _, port = value.partition("=")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"--port {value!r}: expected NAME=PORT with PORT in 1..65535")
+        overrides[name.replace("-", "_")] = int(port)
+    return overrides
+
+
+def stack_up(args: argparse.Namespace) -> int:
+    """The whole stack on loopback, in the foreground until Ctrl-C/SIGTERM."""
+    import json
+
+    from otel_distro import stack_build as build
+    from otel_distro import stack_up as up
+
+    try:
+        ports = up.choose_ports(_port_overrides(args.port), free=args.free_ports)
+    except ValueError as exc:
+        print(f"otel-distro stack up: {exc}", file=sys.stderr)
+        return 2
+    built = build.find_built(args.cache_dir)
+    if built is None:
+        hint = "" if build.go_available() else " (it needs Go: https://go.dev/dl/)"
+        print(f"otel-distro stack up: the Collector, Jaeger and VictoriaLogs are not built in {args.cache_dir}; "
+              f"run `otel-distro stack build` first{hint}", file=sys.stderr)
+        return 2
+
+    def show(running: up.RunningStack) -> None:
+        endpoints = running.endpoints()
+        if args.json:
+            print(json.dumps({"endpoints": endpoints, "pids": running.pids(), "work": str(running.work)}),
+                  flush=True)
+        else:
+            print("\n".join(f"{name:30} {url}" for name, url in endpoints.items()))
+            print("the stack runs until Ctrl-C or SIGTERM", flush=True)
+
+    def on_alert(receiver: str, body: dict) -> None:
+        if args.json:
+            print(json.dumps({"notification": {"receiver": receiver, "body": body}}), flush=True)
+        else:
+            alerts = body.get("alerts") or []
+            names = sorted({a.get("labels", {}).get("alertname", "?") for a in alerts}) or [str(body)[:120]]
+            print(f"alert notification to {receiver}: {', '.join(names)}", flush=True)
+
+    return up.run_until_stopped(ports, built, data_dir=args.data_dir, show=show, on_alert=on_alert,
+                                log_retention=args.log_retention,
+                                demo_timing=args.demo_timing,
+                                report=lambda line: print(line, file=sys.stderr, flush=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,9 +157,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     collector = commands.add_parser("collector", help="Collector configuration tools")
     collector_commands = collector.add_subparsers(dest="collector_command", required=True)
-    check = collector_commands.add_parser("check", help="check an otelcol config file")
-    check.add_argument("path", type=Path)
+    check = collector_commands.add_parser(
+        "check", help="check an otelcol config or Helm values file (with the built Collector when there is one)")
+    check.add_argument("path", type=Path, nargs="?", default=None,
+                       help="the file to check (default: the otelcol-config.yaml shipped with otel-distro)")
+    check.add_argument("--cache-dir", type=Path, default=None, help="where `stack build` put the binaries")
+    check.add_argument("--chart", type=Path, default=None,
+                       help="the opentelemetry-collector chart's folder (values.yaml, values.schema.json), "
+                            "for values files: `helm pull open-telemetry/opentelemetry-collector --untar`")
+    from otel_distro.stack_build import DEFAULT_CACHE
+    from otel_distro.stack_up import DEFAULT_LOG_RETENTION, STANDARD_PORTS
+
+    stack = commands.add_parser("stack", help="build and run the Collector stack locally (no Docker)")
+    stack_commands = stack.add_subparsers(dest="stack_command", required=True)
+    build = stack_commands.add_parser("build", help="build (or find cached) the Collector, Jaeger, VictoriaLogs")
+    build.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where binaries are built and kept")
+    build.add_argument("--json", action="store_true", help="print the paths as JSON")
+    up = stack_commands.add_parser("up", help="run the whole stack on 127.0.0.1 until Ctrl-C/SIGTERM")
+    up.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where `stack build` put the binaries")
+    up.add_argument("--port", action="append", default=[], metavar="NAME=PORT",
+                    help="move one port (repeatable); names: " + ", ".join(
+                        f"{name.replace('_', '-')} ({port})" for name, port in STANDARD_PORTS.items()))
+    up.add_argument("--free-ports", action="store_true", help="let the OS pick every port not given with --port")
+    up.add_argument("--data-dir", type=Path, default=None,
+                    help="keep logs, traces' and metrics' data here (default: a temporary folder, removed)")
+    up.add_argument("--log-retention", default=DEFAULT_LOG_RETENTION, help="VictoriaLogs -retentionPeriod")
+    up.add_argument("--demo-timing", action="store_true",
+                    help="1 s scrapes and rule evaluation, rule windows shrunk (demos and tests)")
+    up.add_argument("--json", action="store_true", help="print the endpoints as one JSON line")
     args = parser.parse_args(argv)
+    if args.command == "stack":
+        return stack_build(args.cache_dir, args.json) if args.stack_command == "build" else stack_up(args)
     if args.command == "doctor":
         return run_doctor(args.json, args.app, args.probe_timeout)
     if args.command == "verify":
@@ -95,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "--max-error-ratio within 0..1")
         return run_verify(args)
     if args.command == "collector":
-        return collector_check(args.path)
+        return collector_check(args.path, args.cache_dir, args.chart)
     if args.command == "demo":
         if args.requests < 1 or args.seconds <= 0:
             parser.error("--requests and --seconds must be positive")

@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,8 +26,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_distro import ai, diagnostics, logs, resource, settings, traces
+from otel_distro import ai, config_file, diagnostics, logs, resource, settings, traces
 from otel_distro import metrics as metrics_
+from otel_distro._internal_errors import report_internal_error
+from otel_distro._sdk_private import metric_locks_after_fork, provider_resource
 from otel_distro.metrics import PullEndpoint
 
 _log = logging.getLogger("otel_distro")
@@ -54,12 +57,26 @@ def current() -> Telemetry | None:
     return _telemetry
 
 
-def configure(**overrides: Any) -> Telemetry | None:
+def configure(*, service_name: str | None = None,
+              traces_exporter: str | Sequence[str] | None = None,
+              metrics_exporter: str | Sequence[str] | None = None,
+              logs_exporter: str | Sequence[str] | None = None,
+              otlp_endpoint: str | None = None,
+              sampler: str | None = None,
+              sampler_arg: float | None = None,
+              resource_attributes: Mapping[str, str] | None = None,
+              **overrides: Any) -> Telemetry | None:
     """Set up traces, metrics and logs from the environment; keyword arguments override it.
 
-    Keyword names are the fields of :class:`otel_distro.settings.Settings`
-    (``service_name="shop"``, ``metrics_exporter=("prometheus",)`` ...).
+    Each argument is read and checked as its environment variable would be (``metrics_exporter="prometheus"``
+    as ``OTEL_METRICS_EXPORTER=prometheus``; a list for several); an invalid one is reported on one line naming
+    it and ignored (OTEL_DISTRO_STRICT=true: exit 2). Other keyword names are the fields of
+    :class:`otel_distro.settings.Settings`; an argument left ``None`` keeps the environment's value.
     """
+    named = {"service_name": service_name, "traces_exporter": traces_exporter,
+             "metrics_exporter": metrics_exporter, "logs_exporter": logs_exporter, "otlp_endpoint": otlp_endpoint,
+             "sampler": sampler, "sampler_arg": sampler_arg, "resource_attributes": resource_attributes}
+    overrides.update({name: value for name, value in named.items() if value is not None})
     global _configured, _telemetry
     with _lock:
         if _configured:
@@ -75,18 +92,73 @@ def configure(**overrides: Any) -> Telemetry | None:
         try:
             _telemetry = _build(chosen)
         except Exception as err:  # the host application must start anyway
-            _log.warning("otel-distro: telemetry setup failed, the service runs without it: %s: %s",
-                         type(err).__name__, err)
+            report_internal_error("configure", "telemetry setup failed, the service runs without it", err)
             return None
         return _telemetry
 
 
-def _build(chosen: settings.Settings) -> Telemetry:
+@dataclass
+class _Providers:
+    resource: Resource
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    pull_endpoint: PullEndpoint | None
+    exports_logs: bool
+    reads_metrics: bool
+
+
+def _from_environment(chosen: settings.Settings) -> _Providers:
     res = resource.build(chosen)
     tracer_provider = traces.build(chosen, res)
     readers, endpoint = metrics_.readers(chosen)
     meter_provider = metrics_.build(chosen, res, readers)
     logger_provider = logs.build(chosen, res)
+    return _Providers(res, tracer_provider, meter_provider, logger_provider, endpoint,
+                      bool(chosen.logs_exporter), bool(readers))
+
+
+def _from_file(chosen: settings.Settings) -> _Providers:
+    built = config_file.build(chosen)
+    metric_locks_after_fork.renew_after_fork(built.meter_provider)
+    return _Providers(*built, pull_endpoint=None, exports_logs=config_file.exports_logs(chosen.declarative),
+                      reads_metrics=config_file.reads_metrics(chosen.declarative))
+
+
+def _providers(chosen: settings.Settings) -> tuple[settings.Settings, _Providers]:
+    """The file's providers when OTEL_CONFIG_FILE is in use and can be built, else the environment's."""
+    if chosen.declarative is not None:
+        try:
+            return chosen, _from_file(chosen)
+        except config_file.ConfigFileError as err:
+            sys.stderr.write(f"otel-distro: OTEL_CONFIG_FILE: {chosen.config_file} is not a valid configuration "
+                             f"file: {err}; using the environment's settings\n")
+            sys.stderr.flush()
+            if chosen.strict:
+                raise settings.StrictModeError(2) from None
+            chosen = _settings_without_file(chosen)
+    return chosen, _from_environment(chosen)
+
+
+def _settings_without_file(chosen: settings.Settings) -> settings.Settings:
+    fallback = settings.load(report=False, use_file=False)
+    overrides = {name: getattr(chosen, name) for name, source in chosen.sources.items() if source == "configure()"}
+    return fallback.with_overrides(**overrides) if overrides else fallback
+
+
+def _build(chosen: settings.Settings) -> Telemetry:
+    from otel_distro import console, redaction
+
+    diagnostics.show_diagnostics(None, redaction.from_settings(chosen))  # plain lines until the console is known
+    chosen, built = _providers(chosen)
+    redactor = redaction.from_settings(chosen)
+    res, tracer_provider = built.resource, built.tracer_provider
+    meter_provider, logger_provider = built.meter_provider, built.logger_provider
+    live_sampler = None
+    if chosen.opamp_endpoint:  # the sampling ratio may change while the service runs
+        from otel_distro import live
+
+        live_sampler = live.prepare(tracer_provider)
 
     ai.install(chosen, tracer_provider, meter_provider)  # wraps the sampler: before any tracer
     from otel_distro.integrations.db_metrics import DatabaseOperationDuration
@@ -101,21 +173,27 @@ def _build(chosen: settings.Settings) -> Telemetry:
 
         business.install(chosen.metric_attribute_value_limit, chosen.business_metrics_file)
 
-    if chosen.logs_exporter or chosen.log_format != "off":
-        from otel_distro import console, redaction
-
-        name = str(res.attributes.get("service.name", chosen.program_name))
-        logs.install_bridge(logger_provider, chosen.log_export_level, export=bool(chosen.logs_exporter),
-                            console=console.from_settings(chosen, name, redaction.from_settings(chosen)))
-    if chosen.system_metrics and readers:
+    writer = console.from_settings(chosen, str(res.attributes.get("service.name", chosen.program_name)), redactor)
+    diagnostics.show_diagnostics(writer, redactor)
+    if built.exports_logs or chosen.log_format != "off":
+        losses = logs.Losses(chosen.export_error_interval_s)
+        losses.observe(meter_provider)
+        logs.install_bridge(logger_provider, chosen.log_export_level, export=built.exports_logs,
+                            console=writer, losses=losses)
+    if chosen.system_metrics and built.reads_metrics:
         from otel_distro import process_metrics
 
         process_metrics.start(meter_provider)
-    resource.refresh_process_after_fork([tracer_provider, meter_provider, logger_provider])
+    provider_resource.refresh_process_after_fork([tracer_provider, meter_provider, logger_provider])
     diagnostics.rate_limit_export_errors(chosen.export_error_interval_s)
     atexit.register(shutdown)
     _exit_cleanly_on_sigterm()
-    return Telemetry(chosen, res, tracer_provider, meter_provider, logger_provider, endpoint)
+    telemetry = Telemetry(chosen, res, tracer_provider, meter_provider, logger_provider, built.pull_endpoint)
+    if live_sampler is not None:
+        from otel_distro import remote
+
+        remote.start(telemetry, live_sampler)
+    return telemetry
 
 
 def _exit_cleanly_on_sigterm() -> None:
@@ -144,7 +222,7 @@ def _flush_and_close(telemetry: Telemetry, timeout_ms: int) -> None:
         try:
             provider.force_flush(timeout_ms)
         except Exception as err:
-            _log.warning("otel-distro: flush failed: %s", err)
+            report_internal_error("shutdown.flush", "flushing telemetry at shutdown failed", err)
     for provider in (telemetry.tracer_provider, telemetry.logger_provider,
                      telemetry.meter_provider):
         try:
@@ -153,7 +231,7 @@ def _flush_and_close(telemetry: Telemetry, timeout_ms: int) -> None:
             else:
                 provider.shutdown()
         except Exception as err:
-            _log.warning("otel-distro: shutdown failed: %s", err)
+            report_internal_error("shutdown", "shutting a telemetry provider down failed", err)
     if telemetry.pull_endpoint is not None:
         telemetry.pull_endpoint.close()
 
@@ -197,6 +275,11 @@ def shutdown() -> None:
         telemetry, _telemetry = _telemetry, None
     if telemetry is None:
         return
+    if telemetry.settings.opamp_endpoint:
+        from otel_distro import remote
+
+        remote.stop()
+    bridge = logs.bridge()
     logs.remove_bridge()
     ai.uninstall()
     timeout = telemetry.settings.shutdown_timeout_s
@@ -213,6 +296,8 @@ def shutdown() -> None:
     elif worker.is_alive():
         _log.warning("otel-distro: telemetry not fully flushed within %ss "
                      "(OTEL_DISTRO_SHUTDOWN_TIMEOUT)", timeout)
+    if bridge is not None:
+        logs.report_at_exit(bridge.losses, telemetry.logger_provider)
 
 
 class OtelConfigurator(_BaseConfigurator):

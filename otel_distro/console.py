@@ -6,20 +6,24 @@ One line per record, with the trace and span id of the request that logged it:
      "message": "order created", "service.name": "shop", "trace_id": "4bf9...",
      "span_id": "00f0...", "item_id": 2, ...}
 
-Extras (``log.info(..., extra={...})``) are fields of their own; an exception
+Extras (``log.info(..., extra={...})``) are fields of their own, as they were
+when the record was made (a list changed after the call is printed as it was);
+an exception
 adds ``exception.type``, ``exception.message`` and ``exception.stacktrace``.
 Every value goes through the redaction rules first.
 
 The lines are built and written by the log pipeline's worker thread
-(:mod:`otel_distro.logs`), never by the thread that logs: the request path
-only queues the record. JSON encoding and the choice of extra fields come
-from python-json-logger (``pythonjsonlogger.json.JsonFormatter``).
+(:mod:`otel_distro.logs`): the request path only queues the record - unless
+the bridge's queue is full, then the thread that logs writes its own line.
+A line is never dropped. JSON encoding comes from python-json-logger
+(``pythonjsonlogger.json.JsonFormatter``).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,8 +37,43 @@ RECORD_FIELDS = frozenset({
     "args", "asctime", "created", "exc_info", "exc_text", "filename", "funcName", "levelname", "levelno",
     "lineno", "message", "module", "msecs", "msg", "name", "pathname", "process", "processName",
     "relativeCreated", "stack_info", "taskName", "thread", "threadName"})
-# Nor are the ids the contrib logging instrumentation's record factory adds.
-_NOT_EXTRA = RECORD_FIELDS | {"otelSpanID", "otelTraceID", "otelTraceSampled", "otelServiceName"}
+# Nor are the ids the contrib logging instrumentation's record factory adds (not printed as extras).
+_NOT_PRINTED = frozenset({"otelSpanID", "otelTraceID", "otelTraceSampled", "otelServiceName"})
+# The size of a record's __dict__ without extras: a larger one may hold some.
+_PLAIN_RECORD_SIZE = len(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+_IMMUTABLE = (str, int, float, bool, bytes, type(None))
+
+
+def captured_extras(record: logging.LogRecord) -> dict[str, Any] | None:
+    """The record's ``extra`` fields as they are now (containers copied), or None when it has none.
+
+    Called in the thread that logs: the worker prints and exports them later, and a list the
+    application changes after the call must go out as it was when logged.
+    """
+    fields = record.__dict__
+    if len(fields) <= _PLAIN_RECORD_SIZE:
+        return None
+    keys = fields.keys() - RECORD_FIELDS
+    if not keys:
+        return None
+    if len(keys) > 1:  # in the order they were given
+        keys = [key for key in fields if key in keys]
+    return {key: _frozen(fields[key]) for key in keys}
+
+
+def _frozen(value: Any, depth: int = 0) -> Any:
+    """A copy of the containers in ``value`` (to a few levels); other values are kept as they are."""
+    if isinstance(value, _IMMUTABLE) or depth > 4:
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_frozen(v, depth + 1) for v in value) if type(value) in (list, tuple) else list(value)
+    if isinstance(value, dict):
+        return {k: _frozen(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return [_frozen(v, depth + 1) for v in value]
+    if isinstance(value, bytearray):
+        return bytes(value)
+    return value
 
 
 _last_second: tuple[int, str] = (-1, "")  # one tuple: read and replaced whole, from any thread
@@ -54,14 +93,16 @@ def _timestamp(created: float) -> str:
 
 
 class Entry:
-    """What the logging thread captured: the record, its message, its span context (if valid)."""
+    """What the logging thread captured: the record, its message, its span context (if valid), its extras."""
 
-    __slots__ = ("context", "message", "record")
+    __slots__ = ("context", "extras", "message", "record")
 
-    def __init__(self, record: logging.LogRecord, message: str, context: Any) -> None:
+    def __init__(self, record: logging.LogRecord, message: str, context: Any,
+                 extras: dict[str, Any] | None = None) -> None:
         self.record = record
         self.message = message
         self.context = context
+        self.extras = extras
 
 
 class ConsoleFormat:
@@ -69,31 +110,30 @@ class ConsoleFormat:
 
     def __init__(self, service_name: str, redactor: Redactor | None) -> None:
         # Imported here: a service with the console format off never loads it (~1 ms of start-up).
-        from pythonjsonlogger.core import merge_record_extra
         from pythonjsonlogger.json import JsonFormatter
 
         self.service_name = service_name
         self.redactor = redactor
         self._json = JsonFormatter()
-        self._merge_record_extra = merge_record_extra
 
     def fields(self, entry: Entry) -> dict[str, Any]:
         record, r = entry.record, self.redactor
         data: dict[str, Any] = {
             "timestamp": _timestamp(record.created),
             "level": record.levelname,
-            "logger": record.name,
+            "logger": r.name(record.name) if r else record.name,
             "message": r.text(entry.message) if r else entry.message,
             "service.name": self.service_name,
         }
         if entry.context is not None:
             data["trace_id"] = f"{entry.context.trace_id:032x}"
             data["span_id"] = f"{entry.context.span_id:016x}"
-        extras: dict[str, Any] = {}
-        self._merge_record_extra(record, extras, reserved=_NOT_EXTRA)
-        for key, value in extras.items():
-            if key not in data:
-                data[key] = r.value(key, _plain(value)) if r else value
+        for key, value in (entry.extras or {}).items():
+            if key in _NOT_PRINTED or str(key).startswith("_"):
+                continue
+            shown = r.key(key) if r else key
+            if shown not in data:
+                data[shown] = r.value(key, _plain(value)) if r else value
         if record.exc_info and record.exc_info[0] is not None:
             kind, exc, tb = record.exc_info
             message = str(exc) if exc is not None else ""
@@ -140,6 +180,8 @@ class ConsoleWriter:
         self.format = fmt
         self._line = fmt.json if style == "json" else fmt.text
         self.stream = stream or (lambda: sys.stderr)
+        # The worker and, when the bridge's queue is full, the threads that log write here.
+        self._lock = threading.Lock()
 
     def line(self, entry: Entry) -> str:
         return self._line(entry)
@@ -147,9 +189,11 @@ class ConsoleWriter:
     def write(self, lines: list[str]) -> None:
         if not lines:
             return
-        stream = self.stream()
-        stream.write("\n".join(lines) + "\n")
-        stream.flush()
+        text = "\n".join(lines) + "\n"
+        with self._lock:
+            stream = self.stream()
+            stream.write(text)
+            stream.flush()
 
 
 def from_settings(settings: Any, service_name: str, redactor: Redactor | None) -> ConsoleWriter | None:

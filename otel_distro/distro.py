@@ -31,7 +31,12 @@ _OWNED_BY_CONFIGURATOR = frozenset({"logging", "system_metrics"})
 def instrumentor_options(name: str, chosen: settings.Settings) -> dict[str, Any]:
     """The options the distro passes to the instrumentor named ``name``."""
     integration = registry.BY_NAME.get(name)
-    return integration.options(chosen) if integration is not None else {}
+    options = integration.options(chosen) if integration is not None else {}
+    if name.startswith("openai") or name in ("anthropic", "langchain"):
+        from otel_distro import ai
+
+        options.update(ai.instrumentor_options(name))
+    return options
 
 
 class OtelDistro(BaseDistro):

@@ -16,6 +16,7 @@ from typing import Any
 
 from otel_distro import settings as settings_
 from otel_distro.integrations import registry
+from otel_distro.redaction.rules import Redactor
 
 # Libraries whose calls a service's traces should show, with the package that instruments them, from the
 # integration registry. Transitive helpers (urllib3, jinja2, click ...) are not in it: flagging them would make
@@ -69,8 +70,15 @@ def configuration_rows(chosen: settings_.Settings) -> list[dict[str, str]]:
         rows.append({"variable": setting.env,
                      "value": "****" if setting.secret and value else _shown(value),
                      "source": chosen.sources.get(setting.field, "default")})
+    if chosen.declarative is not None:
+        from otel_distro import config_file
+
+        for section, summary in config_file.describe(chosen.declarative):
+            rows.append({"variable": section, "value": summary, "source": f"file {chosen.declarative.path}"})
     for name, value in settings_.other_otel_variables().items():
-        rows.append({"variable": name, "value": value, "source": "environment (read by the SDK)"})
+        not_read = settings_.NOT_READ.get(name)
+        rows.append({"variable": name, "value": value,
+                     "source": f"environment (not read: {not_read})" if not_read else "environment (read by the SDK)"})
     return rows
 
 
@@ -82,6 +90,15 @@ def check_variables(chosen: settings_.Settings) -> Iterable[Finding]:
 
 
 def check_service_name(chosen: settings_.Settings) -> Iterable[Finding]:
+    if chosen.declarative is not None:
+        from otel_distro import config_file
+
+        if config_file.service_name(chosen.declarative):
+            yield Finding("service.name", True, "service.name is set in the configuration file")
+        else:
+            yield Finding("service.name", False, f"{chosen.declarative.path} sets no service.name resource "
+                                                 "attribute: telemetry will say unknown_service")
+        return
     if chosen.service_name or dict(chosen.resource_attributes).get("service.name"):
         yield Finding("service.name", True, "service.name is set")
     else:
@@ -119,10 +136,22 @@ def probe_otlp(endpoint: str, timeout: float) -> tuple[bool, str]:
 
 
 def check_otlp(chosen: settings_.Settings, timeout: float) -> Iterable[Finding]:
-    if "otlp" not in chosen.traces_exporter + chosen.metrics_exporter + chosen.logs_exporter:
+    exporters = chosen.traces_exporter + chosen.metrics_exporter + chosen.logs_exporter
+    if chosen.declarative is not None or "otlp" not in exporters:
         return
     ok, message = probe_otlp(chosen.signal_endpoint("traces"), timeout)
     yield Finding("otlp endpoint", ok, message)
+
+
+def check_opamp(chosen: settings_.Settings, installed: Callable[[str], bool] = _installed) -> Iterable[Finding]:
+    if not chosen.opamp_endpoint:
+        return
+    if not installed("opentelemetry-opamp-client"):
+        yield Finding("opamp", False, "OTEL_DISTRO_OPAMP_ENDPOINT is set but the OpAMP messages are not installed: "
+                                      "pip install 'otel-distro[opamp]'")
+        return
+    yield Finding("opamp", True, f"reports to {chosen.opamp_endpoint} every {chosen.opamp_interval_s:g} s; "
+                                 f"changeable live: {', '.join(settings_.LIVE_FIELDS)}")
 
 
 def check_prometheus_port(chosen: settings_.Settings) -> Iterable[Finding]:
@@ -153,12 +182,43 @@ def check_instrumentations(installed: Callable[[str], bool] = _installed) -> Ite
                       f"be traced ({install})")
 
 
+def check_instrumentations_load() -> Iterable[Finding]:
+    """Instrumentations that refuse the installed library version: opentelemetry-instrument skips them.
+
+    The same check the loader makes (the instrumentation's ``instruments`` requirements), so what is
+    named here is what failed to load in the service (its stderr says so too).
+    """
+    from importlib.metadata import entry_points
+
+    from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+
+    for entry_point in entry_points(group="opentelemetry_instrumentor"):
+        try:
+            conflict = get_dist_dependency_conflicts(entry_point.dist) if entry_point.dist else None
+        except Exception as err:  # a broken distribution's metadata: say so, go on
+            yield Finding("instrumentations", False, f"{entry_point.name}: its requirements cannot be read ({err})")
+            continue
+        if conflict is not None and getattr(conflict, "found", None):
+            yield Finding("instrumentations", False,
+                          f'{entry_point.name} only instruments "{conflict.required}", but the installed '
+                          f'"{conflict.found}" falls outside that range. It fails to load: upgrade '
+                          f"{entry_point.dist.name} or install a version its range admits.")
+
+
+def _is_opentelemetry_handler(handler: logging.Handler) -> bool:
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    from otel_distro.logs.bridge import BridgeHandler
+
+    return isinstance(handler, (LoggingHandler, BridgeHandler))
+
+
 def _handler_target(handler: logging.Handler) -> tuple[str, Any] | None:
     if isinstance(handler, logging.FileHandler):
         return ("file", handler.baseFilename)
     if isinstance(handler, logging.StreamHandler):
         return ("stream", id(handler.stream))
-    if type(handler).__name__ in ("LoggingHandler", "BridgeHandler"):
+    if _is_opentelemetry_handler(handler):
         return ("opentelemetry", None)
     return None
 
@@ -193,10 +253,18 @@ def diagnose(chosen: settings_.Settings | None = None, *, app_module: str | None
             report.findings.append(Finding("app import", False,
                                            f"importing {app_module} failed: {type(err).__name__}: {err}"))
     for check in (check_variables(chosen), check_service_name(chosen),
-                  check_otlp(chosen, probe_timeout), check_prometheus_port(chosen),
-                  check_instrumentations(), check_logging_handlers()):
+                  check_otlp(chosen, probe_timeout), check_opamp(chosen), check_prometheus_port(chosen),
+                  check_instrumentations(), check_instrumentations_load(), check_logging_handlers()):
         report.findings.extend(check)
-    return report
+    return _masked(report, Redactor(chosen.redact_keys, chosen.redact_patterns, chosen.redact_emails))
+
+
+def _masked(report: Report, rules: Redactor) -> Report:
+    """The report with secrets masked (an endpoint's password, a resource attribute's token): it gets pasted."""
+    configuration = [{**row, "value": str(rules.value(row["variable"], row["value"])) if row["value"] else ""}
+                     for row in report.configuration]
+    findings = [Finding(f.check, f.ok, rules.text(f.message)) for f in report.findings]
+    return Report(configuration=configuration, findings=findings)
 
 
 def render(report: Report) -> str:

@@ -1,12 +1,7 @@
 """Exporter connections are per process: a forked child must not reuse its parent's sockets.
 
-The OTLP/HTTP exporters keep keep-alive connections in a pool (urllib3 in SDK
-1.45, a requests.Session in 1.44). A child of fork() inherits the pool, and
-its next export writes on the very TCP connection the parent is using: the
-two processes' requests interleave (the receiver sees corrupt protobuf) and one
-may read the other's response. After a fork, the child closes its copies of
-those sockets (close, not shutdown: the parent's connection stays up) and
-opens its own on the next export. Upstream: opentelemetry-python PR #4995 (open).
+After a fork, the child closes its copies of the exporters' pooled connections and opens its own on the next
+export (the private part: :mod:`otel_distro._sdk_private.exporter_connections`).
 """
 
 from __future__ import annotations
@@ -16,6 +11,8 @@ import threading
 import weakref
 from typing import Any
 
+from otel_distro._sdk_private import exporter_connections
+
 _exporters: weakref.WeakSet[Any] = weakref.WeakSet()
 _installed = False
 _lock = threading.Lock()
@@ -24,6 +21,8 @@ _lock = threading.Lock()
 def track(exporter: Any) -> Any:
     """Have the exporter's connections dropped in every forked child; returns the exporter."""
     global _installed
+    if not exporter_connections.probe(exporter):
+        return exporter
     with _lock:
         _exporters.add(exporter)
         if not _installed and hasattr(os, "register_at_fork"):
@@ -42,13 +41,4 @@ def _import_lazy_modules() -> None:
 
 
 def _drop_inherited_connections() -> None:
-    for exporter in list(_exporters):
-        client = getattr(exporter, "_client", None)
-        # SDK 1.45: exporter._client._transport (urllib3 or requests); 1.44: exporter._session.
-        for holder in (getattr(client, "_transport", None), getattr(exporter, "_session", None)):
-            close = getattr(holder, "close", None)
-            if callable(close):
-                try:
-                    close()  # the pools stay usable: new connections on the next export
-                except Exception:  # never let telemetry break a fork
-                    pass
+    exporter_connections.CLOSE(list(_exporters))

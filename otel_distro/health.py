@@ -30,6 +30,8 @@ from typing import Any
 
 from opentelemetry import metrics
 
+from otel_distro._internal_errors import report_internal_error
+
 CheckFunction = Callable[[], Any] | Callable[[], Awaitable[Any]]
 
 STATUS_METRIC = "health.check.status"
@@ -116,15 +118,15 @@ class HealthRegistry:
         except Exception as err:
             healthy, message = False, f"{type(err).__name__}: {err}"
         duration = time.perf_counter() - started
-        result = CheckResult(check.name, healthy, check.critical, duration, message,
+        result = CheckResult(check.name, healthy, check.critical, duration, _redacted(message),
                              time.monotonic())
         check.last = result
         try:
             status, durations = self._meters()
             status.set(1 if healthy else 0, {_NAME: check.name})
             durations.record(duration, {_NAME: check.name})
-        except Exception:  # metrics must never fail a health route
-            pass
+        except Exception as err:  # metrics must never fail a health route
+            report_internal_error("health.metrics", "recording a health check's metrics failed", err)
         return result
 
     async def run(self) -> list[CheckResult]:
@@ -142,6 +144,15 @@ class HealthRegistry:
 
 
 registry = HealthRegistry()
+
+
+def _redacted(message: str) -> str:
+    """A check's message as the routes show it: an error's text may quote a DSN with its password."""
+    from otel_distro import configurator, redaction
+
+    running = configurator.current()
+    rules = redaction.from_settings(running.settings) if running is not None else redaction.Redactor.default()
+    return rules.text(message) if rules is not None else message
 
 
 def check(name: str | None = None, *, timeout: float = 2.0, critical: bool = True,

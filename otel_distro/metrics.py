@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +19,12 @@ from opentelemetry.sdk.metrics import (
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader
 from opentelemetry.sdk.metrics.view import (
     DropAggregation,
-    ExplicitBucketHistogramAggregation,
     View,
 )
 from opentelemetry.sdk.resources import Resource
 
 from otel_distro import forksafe, redaction
+from otel_distro._sdk_private import advisory_buckets, metric_locks_after_fork
 from otel_distro.settings import Settings
 
 _log = logging.getLogger("otel_distro")
@@ -37,18 +34,15 @@ SECONDS_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
-class SecondsBucketAggregation(ExplicitBucketHistogramAggregation):
+class SecondsBucketAggregation(advisory_buckets.AdvisedOrDefaultBuckets):
     """The instrument's own advisory boundaries if it has some, else SECONDS_BUCKETS.
 
     The SDK's fallback (0, 5, 10 ... 10000) is shaped for milliseconds: every
     request would land in the first bucket and p95 would mean nothing.
     """
 
-    def _create_aggregation(self, instrument: Any, *args: Any, **kwargs: Any) -> Any:
-        advisory = getattr(instrument, "_advisory", None)
-        advised = getattr(advisory, "explicit_bucket_boundaries", None)
-        chosen = ExplicitBucketHistogramAggregation(None if advised else SECONDS_BUCKETS)
-        return chosen._create_aggregation(instrument, *args, **kwargs)
+    def __init__(self) -> None:
+        super().__init__(SECONDS_BUCKETS)
 
 
 def views() -> list[View]:
@@ -113,7 +107,22 @@ def prometheus_reader(settings: Settings) -> tuple[MetricReader, PullEndpoint | 
                      err.strerror or err)
         return reader, None
     host, port = server.server_address[:2]
+    if not _loopback(settings.prometheus_host):
+        _log.warning("otel-distro: the Prometheus endpoint listens on %s:%s, open to every network this host "
+                     "is on; its target_info shows the host name, user and command line "
+                     "(OTEL_EXPORTER_PROMETHEUS_HOST=127.0.0.1 keeps it local)", settings.prometheus_host, port)
     return reader, PullEndpoint(host=host, port=port, server=server)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.strip("[]") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
 
 
 class _AlreadyReported(logging.Filter):
@@ -140,14 +149,14 @@ def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None
             try:
                 exporter = forksafe.track(OTLPMetricExporter(
                     endpoint=settings.signal_endpoint("metrics"),
-                    timeout=settings.otlp_timeout_ms / 1000,
+                    timeout=settings.signal_timeout_s("metrics"),
                     preferred_temporality=temporality(settings.metrics_temporality)))
             finally:
                 sdk_log.removeFilter(quiet)
             chosen.append(PeriodicExportingMetricReader(
                 redaction.wrap_metric_exporter(exporter, redactor),
                 export_interval_millis=settings.metric_export_interval_ms,
-                export_timeout_millis=settings.otlp_timeout_ms))
+                export_timeout_millis=settings.metric_export_timeout_ms or settings.signal_timeout_s("metrics") * 1000))
         elif name == "prometheus":
             reader, endpoint = prometheus_reader(settings)
             chosen.append(redaction.redact_pull_reader(reader, redactor))
@@ -189,54 +198,5 @@ def build(settings: Settings, resource: Resource,
         warnings.addFilter(_OneViewTwoScopes())
     provider = MeterProvider(resource=resource, metric_readers=list(metric_readers), views=views(),
                              shutdown_on_exit=False)
-    _renew_collection_locks_after_fork(provider)
+    metric_locks_after_fork.renew_after_fork(provider)
     return provider
-
-
-_RLOCK_TYPE = type(threading.RLock())
-
-
-def _fresh(lock: Any) -> Any:
-    """A new, unlocked lock of the same kind."""
-    return threading.RLock() if isinstance(lock, _RLOCK_TYPE) else threading.Lock()
-
-
-def _renew_collection_locks_after_fork(provider: MeterProvider) -> None:
-    """Give a forked child unlocked copies of the SDK's collection locks.
-
-    The SDK (1.45) renews the provider's own locks after fork, not those of its
-    periodic readers' export, measurement consumer, reader storages, view
-    matches and aggregations. A fork that lands while the parent's reader
-    thread collects or exports (billiard forks pool children from a thread, at
-    any moment) leaves the child with a lock held by a thread it does not have:
-    its next collect, and so its flush, hangs. Seen as a Celery prefork child
-    "not fully flushed" about 1 run in 12 under load; stack dumps showed both
-    locks.
-    """
-    if not hasattr(os, "register_at_fork"):
-        return
-    ref = weakref.ref(provider)
-
-    def renew() -> None:
-        owner = ref()
-        consumer = getattr(owner, "_measurement_consumer", None)
-        if consumer is None:
-            return
-        try:
-            # SDK 1.45 keeps the readers on the provider (earlier versions in _sdk_config).
-            readers = getattr(owner, "_metric_readers", None)
-            for reader in owner._sdk_config.metric_readers if readers is None else readers:
-                if hasattr(reader, "_export_lock"):  # held while the parent's reader exported
-                    reader._export_lock = _fresh(reader._export_lock)
-            consumer._lock = _fresh(consumer._lock)
-            for storage in consumer._reader_storages.values():
-                storage._lock = _fresh(storage._lock)
-                for matches in storage._instrument_view_instrument_matches.values():
-                    for match in matches:
-                        match._lock = _fresh(match._lock)
-                        for aggregation in match._attributes_aggregation.values():
-                            aggregation._lock = _fresh(aggregation._lock)
-        except Exception:  # private SDK layout changed: never break a fork
-            pass
-
-    os.register_at_fork(after_in_child=renew)

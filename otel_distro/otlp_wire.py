@@ -17,7 +17,10 @@ field, including its quirks: span ``flags`` carry only the has/is-remote-parent
 bits, links carry no trace_state, an empty AnyValue is written for a ``None``
 value, a status and a resource are always present, an attribute that cannot
 be encoded is left out (and logged, as the SDK does) while a log body that
-cannot be encoded fails the batch. ``tests/test_otlp_wire.py`` checks this
+cannot be encoded fails the batch. One difference: text that is not valid
+Unicode (a lone surrogate, which ``os.fsdecode`` gives for a file name that is
+not UTF-8) fails the SDK's whole batch; here it is written with backslash
+escapes (``\\udcff``) and reported once, and the rest of the batch is unchanged. ``tests/test_otlp_wire.py`` checks this
 against the SDK encoder, and the field numbers below against the descriptors.
 
 Stdlib only; nothing here imports protobuf.
@@ -231,13 +234,38 @@ _LOG_EVENT_NAME = _tag("LogRecord", "event_name")
 
 # ---------------------------------------------------------------- values
 
+escaped_texts = 0  # how many texts were not valid Unicode and went out escaped (tests, doctor)
+
+
+def _escaped(text: str) -> bytes:
+    """UTF-8 of a text holding lone surrogates: each written as a backslash escape, reported once."""
+    global escaped_texts
+    escaped_texts += 1
+    if escaped_texts == 1:
+        logging.getLogger("otel_distro").warning(
+            "otel-distro: a text to export was not valid Unicode (a lone surrogate, as os.fsdecode gives for "
+            "a file name that is not UTF-8); it was sent with backslash escapes (\\udcff) and the rest of "
+            "its item and batch as they were (reported once)")
+    return str.encode(text, "utf-8", "backslashreplace")
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return str.encode(text)
+    except UnicodeEncodeError:
+        return _escaped(text)
+
+
 
 def any_value(value: Any) -> bytes:
     """The body of an AnyValue message, as the SDK's ``_encode_value`` builds it (same type order)."""
     # Exact types first (the common case), then the SDK's isinstance chain for subclasses.
     cls = type(value)
     if cls is str:
-        b = value.encode()
+        try:
+            b = value.encode()
+        except UnicodeEncodeError:
+            b = _escaped(value)
         n = len(b)
         return _AV_STRING + (_BYTE[n] if n < 0x80 else _varint(n)) + b
     if cls is int:
@@ -251,7 +279,7 @@ def any_value(value: Any) -> bytes:
     if isinstance(value, bool):
         return _AV_TRUE if value else _AV_FALSE
     if isinstance(value, str):
-        return _ld(_AV_STRING, str.encode(value))
+        return _ld(_AV_STRING, _utf8(value))
     if isinstance(value, int):
         return _AV_INT + _int64(value)
     if isinstance(value, float):
@@ -273,7 +301,7 @@ _key_cache: dict[str, bytes] = {}
 def _key_head(key: str) -> bytes:
     hit = _key_cache.get(key)
     if hit is None:
-        encoded = str.encode(key)  # a key that is not a str raises, as in protobuf
+        encoded = _utf8(key)  # a key that is not a str raises, as in protobuf
         hit = (_ld(_KV_KEY, encoded) if encoded else b"") + _KV_VALUE
         if type(key) is not str:  # a subclass may hash or compare differently: not cached
             return hit
@@ -303,7 +331,10 @@ def _attributes(out: list[bytes], tag: bytes, attributes: Mapping[str, Any]) -> 
         try:
             head = keys.get(key) or _key_head(key)
             if type(value) is str:
-                b = value.encode()
+                try:
+                    b = value.encode()
+                except UnicodeEncodeError:
+                    b = _escaped(value)
                 n = len(b)
                 if n < 0x7E:
                     size = len(head) + n + 3
@@ -325,7 +356,7 @@ def _attributes(out: list[bytes], tag: bytes, attributes: Mapping[str, Any]) -> 
 
 
 def _string_field(out: list[bytes], tag: bytes, text: str) -> None:
-    b = text.encode()
+    b = _utf8(text)
     n = len(b)
     out.append(tag)
     out.append(_BYTE[n] if n < 0x80 else _varint(n))
@@ -381,6 +412,13 @@ class Encoder:
         self._resources: dict[int, tuple[Any, _Group]] = {}
         self._scopes: dict[int, tuple[Any, _Group]] = {}
         self._fields: dict[tuple[bytes, str, type, Any], bytes] = {}
+        self._generation = 0 if redactor is None else redactor.generation
+
+    def _keep_up_with_rules(self, redactor: Any) -> None:
+        """Redacted fields and resources kept under rules since changed live are dropped."""
+        if redactor is not None and redactor.generation != self._generation:
+            self._fields, self._resources = {}, {}
+            self._generation = redactor.generation
 
     # -- batches
     def encode_spans(self, spans: Sequence[Any]) -> bytes:
@@ -433,8 +471,9 @@ class Encoder:
         logger name...): the encoded, redacted field of a string or int value is
         remembered by (tag, key, type, value) and copied.
         """
-        fields = self._fields
         redactor = self.redactor
+        self._keep_up_with_rules(redactor)
+        fields = self._fields
         for key, value in attributes.items():
             cls = type(value)
             cacheable = (cls is int or (cls is str and len(value) <= _FIELD_MAX_LEN)) and type(key) is str
@@ -444,7 +483,8 @@ class Encoder:
                     out.append(hit)
                     continue
             part: list[bytes] = []
-            _attributes(part, tag, {key: redactor.value(key, value) if redactor is not None else value})
+            _attributes(part, tag, {redactor.key(key): redactor.value(key, value)} if redactor is not None
+                        else {key: value})
             field = b"".join(part)
             out.append(field)
             if cacheable and field:
@@ -454,6 +494,7 @@ class Encoder:
 
     # -- resources and scopes
     def _resource(self, resource: Any) -> _Group:
+        self._keep_up_with_rules(self.redactor)
         hit = self._resources.get(id(resource))
         if hit is not None and hit[0] is resource:
             return hit[1]
@@ -465,7 +506,7 @@ class Encoder:
         if attributes:
             _attributes(parts, _RESOURCE_ATTRS, attributes)
         prefix = _ld(_RES_RESOURCE, b"".join(parts))
-        suffix = _ld(_RES_SCHEMA, schema_url.encode()) if schema_url else b""
+        suffix = _ld(_RES_SCHEMA, _utf8(schema_url)) if schema_url else b""
         group = _Group(prefix, suffix, (prefix, suffix))
         if len(self._resources) >= _CACHE_SIZE:
             self._resources.clear()
@@ -478,6 +519,9 @@ class Encoder:
         hit = self._scopes.get(id(scope))
         if hit is not None and hit[0] is scope:
             return hit[1]
+        original = scope
+        if self.redactor is not None:  # a logger's name is its scope's name
+            scope = self.redactor.scope(scope)
         parts: list[bytes] = []
         if scope.name:
             _string_field(parts, _IS_NAME, scope.name)
@@ -487,11 +531,11 @@ class Encoder:
             _attributes(parts, _IS_ATTRS, scope.attributes)
         body = b"".join(parts)
         schema_url = scope.schema_url
-        suffix = _ld(_SCOPE_SCHEMA, schema_url.encode()) if schema_url else b""
+        suffix = _ld(_SCOPE_SCHEMA, _utf8(schema_url)) if schema_url else b""
         group = _Group(_ld(_SCOPE_SCOPE, body), suffix, (scope.name, scope.version, schema_url, body))
         if len(self._scopes) >= _CACHE_SIZE * 4:
             self._scopes.clear()
-        self._scopes[id(scope)] = (scope, group)
+        self._scopes[id(original)] = (original, group)
         return group
 
     # -- spans
@@ -509,7 +553,7 @@ class Encoder:
         if parent:
             out.append(_SPAN_PARENT)
             out.append(parent.span_id.to_bytes(8, "big"))
-        name = span.name if r is None else r.text(span.name)
+        name = span.name if r is None else r.name(span.name)
         if name:
             _string_field(out, _SPAN_NAME, name)
         out.append(_SPAN_KIND)
@@ -558,7 +602,7 @@ class Encoder:
             out.append(_EVENT_TIME)
             out.append(_pack_fixed64(timestamp))
         if event.name:
-            _string_field(out, _EVENT_NAME, event.name)
+            _string_field(out, _EVENT_NAME, event.name if self.redactor is None else self.redactor.name(event.name))
         attributes = event.attributes
         if attributes:
             self._attributes(out, _EVENT_ATTRS, attributes)
@@ -651,7 +695,7 @@ class Encoder:
             out.append(_LOG_OBSERVED)
             out.append(_pack_fixed64(observed))
         if event_name:
-            _string_field(out, _LOG_EVENT_NAME, event_name)
+            _string_field(out, _LOG_EVENT_NAME, event_name if r is None else r.name(event_name))
         return _ld(_SCOPE_ITEMS, b"".join(out))
 
 

@@ -16,7 +16,6 @@ loads the instrumentor framework (packaging, wrapt, dependency checks): about
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -25,9 +24,8 @@ from typing import Any
 import psutil
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
+from otel_distro._internal_errors import report_internal_error
 from otel_distro.version import __version__
-
-_log = logging.getLogger("otel_distro")
 
 SCOPE_NAME = "otel_distro.process"
 _CPU_MODES = ("user", "system")
@@ -49,7 +47,6 @@ class ProcessMetrics:
         self._pid = os.getpid()
         self._cpus = _available_cpus()
         self._last_cpu = self._cpu_sample()
-        self._reported: set[str] = set()
         meter = provider.get_meter(SCOPE_NAME, __version__)
         for kind, name, read, unit, description in self._instruments():
             create = getattr(meter, f"create_observable_{kind}")
@@ -99,9 +96,7 @@ class ProcessMetrics:
             try:
                 observed = list(read())
             except Exception as err:
-                if name not in self._reported:
-                    self._reported.add(name)
-                    _log.warning("otel-distro: %s is not observed in this process: %s", name, err)
+                report_internal_error(f"process_metrics.{name}", f"{name} is not observed in this process", err)
                 return iter(())
             return iter(observed)
 

@@ -2,15 +2,14 @@
 
 Everything is read locally (no network probe). The SDK refreshes
 ``service.instance.id`` in every provider after a fork; the process id is
-refreshed here, so each prefork worker is told apart.
+refreshed by :mod:`otel_distro._sdk_private.provider_resource`, so each prefork
+worker is told apart.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -102,22 +101,3 @@ def build(settings: Settings) -> Resource:
     user = dict(settings.resource_attributes)
     user["service.name"] = name
     return detected.merge(Resource(_distro_attributes(settings))).merge(Resource(user))
-
-
-def refresh_process_after_fork(providers: Iterable[Any]) -> None:
-    """After a fork, tell each provider its new process id."""
-    if not hasattr(os, "register_at_fork"):
-        return
-    refs = [weakref.ref(p) for p in providers if hasattr(p, "_update_resource")]
-
-    def after_in_child() -> None:
-        fresh = Resource({"process.pid": os.getpid(), "process.parent_pid": os.getppid()})
-        for ref in refs:
-            provider = ref()
-            if provider is not None:
-                try:
-                    provider._update_resource(fresh)
-                except Exception:  # never let telemetry break a fork
-                    pass
-
-    os.register_at_fork(after_in_child=after_in_child)

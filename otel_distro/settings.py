@@ -5,6 +5,12 @@ receives a frozen :class:`Settings`. A bad value never stops the host
 application: it is reported on one stderr line naming the variable, the
 value, what is accepted and the fallback used, unless ``OTEL_DISTRO_STRICT``
 is true, in which case start-up fails with exit status 2.
+
+With ``OTEL_CONFIG_FILE`` set, the distro's own settings may also come from
+the file's ``distribution.otel_distro`` section (each row's ``file_key``); a
+value there wins over the variable (see :mod:`otel_distro.config_file`).
+Rows marked ``live`` may be changed while the service runs (OpAMP,
+:mod:`otel_distro.remote`).
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from urllib.parse import unquote, urlsplit
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
-_SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on",
-             "parentbased_always_off", "parentbased_traceidratio")
+SAMPLER_ENTRY_POINTS = "opentelemetry_traces_sampler"
+BUILTIN_SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on",
+                    "parentbased_always_off", "parentbased_traceidratio")
 
 
 class InvalidValue(ValueError):
@@ -69,6 +76,23 @@ def _int_between(low: int, high: int) -> Callable[[str], int]:
             raise InvalidValue(f"an integer from {low} to {high}")
         return value
     return parse
+
+
+def _optional_int_between(low: int, high: int) -> Callable[[str], int | None]:
+    parse = _int_between(low, high)
+    return lambda raw: parse(raw) if raw.strip() else None
+
+
+def _sampler_name(raw: str) -> str:
+    value = raw.strip()
+    if value.lower() in BUILTIN_SAMPLERS:
+        return value.lower()
+    from importlib.metadata import entry_points
+
+    if value and entry_points(group=SAMPLER_ENTRY_POINTS, name=value):
+        return value
+    raise InvalidValue("one of " + ", ".join(BUILTIN_SAMPLERS)
+                       + f", or a sampler registered under {SAMPLER_ENTRY_POINTS}")
 
 
 def _float_between(low: float, high: float) -> Callable[[str], float]:
@@ -194,6 +218,16 @@ def _attribute_keys(raw: str) -> tuple[str, ...]:
     return keys
 
 
+def _readable_file(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not os.path.isfile(value) or not os.access(value, os.R_OK):
+        raise InvalidValue("the path of a readable CA certificate file (PEM); the file does not exist or cannot "
+                           "be read, so every OTLP export over https would fail")
+    return value
+
+
 def _log_level(raw: str) -> int:
     value = raw.strip().lower()
     if value not in _LEVELS:
@@ -203,9 +237,18 @@ def _log_level(raw: str) -> int:
 
 # ---------------------------------------------------------------- the table
 
+_FROM_ENV_NAME = "<from the variable's name>"
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One environment variable: where it lands in Settings and how it is read."""
+    """One environment variable: where it lands in Settings and how it is read.
+
+    ``file_key``: its key under ``distribution.otel_distro`` in the configuration file;
+    by default the field's name for the distro's own ``OTEL_DISTRO_*`` variables and
+    None for standard ones (the file's own sections replace those).
+    ``live``: whether remote configuration may change it while the service runs.
+    """
 
     env: str
     field: str
@@ -214,6 +257,12 @@ class Setting:
     default_text: str
     doc: str
     secret: bool = False
+    file_key: str | None = _FROM_ENV_NAME
+    live: bool = False
+
+    def __post_init__(self) -> None:
+        if self.file_key == _FROM_ENV_NAME:
+            object.__setattr__(self, "file_key", self.field if self.env.startswith("OTEL_DISTRO_") else None)
 
 
 _DEFAULT_EXCLUDED_URLS = "/health,/healthz,/ready,/readyz,/livez,/metrics"
@@ -248,13 +297,30 @@ TABLE: tuple[Setting, ...] = (
             "OTLP transport; only http/protobuf is shipped (fork-safe, no gRPC threads)."),
     Setting("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_ms", _int_between(1, 600_000), 10_000,
             "10000", "Milliseconds one OTLP export may take, retries included."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "otlp_traces_timeout_ms", _optional_int_between(1, 600_000), None,
+            "(OTEL_EXPORTER_OTLP_TIMEOUT)", "Milliseconds one OTLP span export may take, overriding the general one."),
+    Setting("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "otlp_metrics_timeout_ms", _optional_int_between(1, 600_000),
+            None, "(OTEL_EXPORTER_OTLP_TIMEOUT)",
+            "Milliseconds one OTLP metric export may take, overriding the general one."),
+    Setting("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "otlp_logs_timeout_ms", _optional_int_between(1, 600_000), None,
+            "(OTEL_EXPORTER_OTLP_TIMEOUT)", "Milliseconds one OTLP log export may take, overriding the general one."),
+    Setting("OTEL_EXPORTER_OTLP_CERTIFICATE", "otlp_certificate", _readable_file, None, "(system CAs)",
+            "CA certificate file (PEM) trusted for an https:// Collector; checked at start-up, read by the SDK."),
     Setting("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "metrics_temporality",
             _one_of("cumulative", "delta", "lowmemory"), "cumulative", "cumulative",
             "Aggregation temporality of OTLP metrics."),
-    Setting("OTEL_TRACES_SAMPLER", "sampler", _one_of(*_SAMPLERS), "parentbased_always_on",
-            "parentbased_always_on", "Head sampler."),
+    Setting("OTEL_TRACES_SAMPLER", "sampler", _sampler_name, "parentbased_always_on",
+            "parentbased_always_on", "Head sampler: " + ", ".join(BUILTIN_SAMPLERS) + ", or the name of a sampler "
+            "registered under the opentelemetry_traces_sampler entry point group (given OTEL_TRACES_SAMPLER_ARG)."),
     Setting("OTEL_TRACES_SAMPLER_ARG", "sampler_arg", _float_between(0.0, 1.0), 1.0, "1.0",
-            "Ratio for the traceidratio samplers."),
+            "Ratio for the traceidratio samplers.", live=True),
+    Setting("OTEL_METRIC_EXPORT_TIMEOUT", "metric_export_timeout_ms", _optional_int_between(1, 600_000), None,
+            "(the OTLP metrics timeout)", "Milliseconds one periodic metric collection and export may take."),
+    Setting("OTEL_BLRP_MAX_QUEUE_SIZE", "log_queue_size", _int_between(1, 10_000_000), 65_536, "65536",
+            "Log records waiting for export, at most (more are dropped and counted); the SDK's 2048 drops "
+            "records in bursts."),
+    Setting("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "log_export_batch_size", _int_between(1, 10_000_000), 512, "512",
+            "Log records per export, at most (no more than OTEL_BLRP_MAX_QUEUE_SIZE)."),
     Setting("OTEL_METRIC_EXPORT_INTERVAL", "metric_export_interval_ms",
             _int_between(100, 86_400_000), 60_000, "60000",
             "Milliseconds between OTLP metric exports."),
@@ -273,7 +339,7 @@ TABLE: tuple[Setting, ...] = (
             "k8s.node.name, from the downward API (spec.nodeName)."),
     # The distro's own variables.
     Setting("OTEL_DISTRO_STRICT", "strict", _parse_bool, False, "false",
-            "Turn any invalid variable into a start-up failure (exit status 2)."),
+            "Turn any invalid variable into a start-up failure (exit status 2).", file_key=None),
     Setting("OTEL_DISTRO_SERVICE_VERSION", "service_version", _optional_str, None, "(unset)",
             "service.version of the resource."),
     Setting("OTEL_DISTRO_ENVIRONMENT", "environment", _optional_str, None, "(unset)",
@@ -300,7 +366,7 @@ TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_ASGI_SUBSPANS", "asgi_subspans", _parse_bool, False, "false",
             "With the contrib instrumentor, also trace each ASGI receive/send call."),
     Setting("OTEL_DISTRO_LOG_EXPORT_LEVEL", "log_export_level", _log_level, logging.INFO, "info",
-            "Lowest stdlib log level bridged to OpenTelemetry logs."),
+            "Lowest stdlib log level bridged to OpenTelemetry logs.", live=True),
     Setting("OTEL_DISTRO_SHUTDOWN_TIMEOUT", "shutdown_timeout_s", _float_between(0.1, 300.0),
             5.0, "5", "Seconds allowed to flush telemetry at shutdown or SIGTERM (at most 0.5 s when no "
             "OTLP endpoint accepts a connection at exit: nothing could be delivered)."),
@@ -312,6 +378,16 @@ TABLE: tuple[Setting, ...] = (
             "Fetch genai-prices data from this URL hourly; unset, prices never leave the machine."),
     Setting("OTEL_DISTRO_AI_COST_ATTRIBUTES", "ai_cost_attributes", _attribute_keys, (), "(none)",
             "Baggage keys copied onto the AI cost metrics (e.g. tenant,feature), comma-separated."),
+    Setting("OTEL_DISTRO_AI_STREAM_USAGE", "ai_stream_usage", _parse_bool, True, "true",
+            "Ask streamed OpenAI chat calls for their usage (stream_options.include_usage) when the caller set "
+            "no stream_options; the extra usage chunk is not passed on to the caller."),
+    Setting("OTEL_DISTRO_AI_BUDGETS_FILE", "ai_budgets_file", _optional_str, None, "(none)",
+            "YAML or TOML file of LLM spend budgets (USD per day or month, by cost attribute and model)."),
+    Setting("OTEL_DISTRO_AI_CONTENT", "ai_content", _one_of("off", "redacted", "full"), "off", "off",
+            "Prompt and completion content on exported GenAI spans, events and logs: off (removed), redacted "
+            "(secrets masked) or full; applied whatever the instrumentation captured."),
+    Setting("OTEL_DISTRO_AI_CONTENT_MAX_BYTES", "ai_content_max_bytes", _int_between(16, 10_000_000), 8192,
+            "8192", "With OTEL_DISTRO_AI_CONTENT=redacted or full: longest content value kept (UTF-8 bytes)."),
     Setting("OTEL_DISTRO_BUSINESS_METRICS_FILE", "business_metrics_file", _optional_str, None, "(none)",
             "YAML file declaring business metrics, created at start-up, fetched by name in code."),
     Setting("OTEL_DISTRO_METRIC_ATTRIBUTE_VALUES", "metric_attribute_value_limit",
@@ -326,13 +402,51 @@ TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_REDACT", "redact", _parse_bool, True, "true",
             "Redact secrets and PII from logs, spans and metric attributes before they leave."),
     Setting("OTEL_DISTRO_REDACT_KEYS", "redact_keys", _csv, (), "(none)",
-            "More attribute/extra key names whose values are redacted, comma-separated."),
+            "More attribute/extra key names whose values are redacted, comma-separated.", live=True),
     Setting("OTEL_DISTRO_REDACT_PATTERNS", "redact_patterns", _regex_list, (), "(none)",
             "More regular expressions to redact, comma-separated (commas inside (), [], {} or "
-            "written \\, do not split); an invalid one is reported and skipped."),
+            "written \\, do not split); an invalid one is reported and skipped.", live=True),
     Setting("OTEL_DISTRO_REDACT_EMAILS", "redact_emails", _one_of("mask", "hash", "keep"), "mask",
             "mask", "E-mail addresses: mask (j***@example.com), hash ([email:16 hex digits of SHA-256]) or keep."),
+    Setting("OTEL_DISTRO_REDACT_MAX_LENGTH", "redact_max_length", _int_between(256, 10_000_000), 32_768, "32768",
+            "Characters of one text value the redaction rules read; the rest (and the word cut) becomes "
+            "[TRUNCATED n characters]."),
+    # Configuration from a file and from an OpAMP server.
+    Setting("OTEL_CONFIG_FILE", "config_file", _optional_str, None, "(none)",
+            "Declarative configuration file (YAML or JSON, file_format 1.x): the providers are built from it, "
+            "and the distro's settings may sit under distribution.otel_distro (docs/configuration-file.md)."),
+    Setting("OTEL_DISTRO_OPAMP_ENDPOINT", "opamp_endpoint", _optional_url, None, "(none)",
+            "OpAMP server (HTTP, e.g. http://opamp:4320/v1/opamp): report this process and accept live "
+            "settings from it (docs/opamp.md)."),
+    Setting("OTEL_DISTRO_OPAMP_HEADERS", "opamp_headers", _key_values, (), "(none)",
+            "Headers sent to the OpAMP server as key=value pairs, comma-separated (e.g. authorization).",
+            secret=True),
+    Setting("OTEL_DISTRO_OPAMP_INTERVAL", "opamp_interval_s", _float_between(0.05, 3600.0), 30.0, "30",
+            "Seconds between two polls of the OpAMP server (a change arrives with the next poll)."),
 )
+
+# Standard variables outside the table that nothing in the distro's set-up reads (the SDK reads the others:
+# the exporters' headers, compression and certificates, OTEL_BSP_*, OTEL_BLRP_SCHEDULE_DELAY and _EXPORT_TIMEOUT,
+# the limits, propagators, exemplar filter). Each one set is named on one line at start-up, and by doctor.
+NOT_READ: Mapping[str, str] = {
+    "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "the distro detects host, OS, process and container itself",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "only http/protobuf is shipped",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "only http/protobuf is shipped",
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "only http/protobuf is shipped",
+    "OTEL_EXPORTER_OTLP_INSECURE": "a gRPC setting; only http/protobuf is shipped",
+    "OTEL_PYTHON_ID_GENERATOR": "the SDK's configurator reads it, not the distro's (random ids)",
+    "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "the distro bridges logging itself (OTEL_LOGS_EXPORTER)",
+}
+
+
+def report_not_read(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line for each standard variable set that the distro does not read (written to stderr)."""
+    env = os.environ if environ is None else environ
+    lines = [f"otel-distro: {name} is set but not read ({why})" for name, why in NOT_READ.items() if env.get(name)]
+    for line in lines:
+        sys.stderr.write(line + "\n")
+    return lines
+
 
 # Standard variables set here as defaults so that instrumentations reading
 # them directly agree with the distro. Only missing ones are set.
@@ -386,9 +500,16 @@ class Settings:
     otlp_logs_endpoint: str | None
     otlp_protocol: str
     otlp_timeout_ms: int
+    otlp_traces_timeout_ms: int | None
+    otlp_metrics_timeout_ms: int | None
+    otlp_logs_timeout_ms: int | None
+    otlp_certificate: str | None
     metrics_temporality: str
     sampler: str
     sampler_arg: float
+    metric_export_timeout_ms: int | None
+    log_queue_size: int
+    log_export_batch_size: int
     metric_export_interval_ms: int
     prometheus_host: str
     prometheus_port: int
@@ -413,6 +534,10 @@ class Settings:
     ai_prices_file: str | None
     ai_prices_update_url: str | None
     ai_cost_attributes: tuple[str, ...]
+    ai_stream_usage: bool
+    ai_budgets_file: str | None
+    ai_content: str
+    ai_content_max_bytes: int
     business_metrics_file: str | None
     metric_attribute_value_limit: int
     export_error_interval_s: float
@@ -421,10 +546,17 @@ class Settings:
     redact_keys: tuple[str, ...]
     redact_patterns: tuple[str, ...]
     redact_emails: str
+    redact_max_length: int
+    config_file: str | None
+    opamp_endpoint: str | None
+    opamp_headers: tuple[tuple[str, str], ...]
+    opamp_interval_s: float
     # Bookkeeping, not configuration.
     program_name: str = "python"
     problems: tuple[Problem, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
+    # The loaded OTEL_CONFIG_FILE (otel_distro.config_file.FileConfig), when it is used.
+    declarative: Any = None
 
     # __init__, __repr__ and __eq__ written once here rather than generated by @dataclass:
     # compiling the generated ones for this many fields cost ~1 ms of every start-up.
@@ -451,21 +583,81 @@ class Settings:
         return (tuple(getattr(self, f.name) for f in _SETTINGS_FIELDS)
                 == tuple(getattr(other, f.name) for f in _SETTINGS_FIELDS))
 
+    def signal_timeout_s(self, signal: str) -> float:
+        """Seconds one OTLP export of ``signal`` may take: its own variable, else the general one."""
+        own = getattr(self, f"otlp_{signal}_timeout_ms")
+        return (own or self.otlp_timeout_ms) / 1000
+
     def signal_endpoint(self, signal: str) -> str:
         """The OTLP/HTTP URL for one signal: its own variable, else base + /v1/<signal>."""
         own = getattr(self, f"otlp_{signal}_endpoint")
         return own or f"{self.otlp_endpoint}/v1/{signal}"
 
-    def with_overrides(self, **overrides: Any) -> Settings:
+    def with_overrides(self, *, report: bool = True, **overrides: Any) -> Settings:
+        """These settings with ``configure()``'s keyword arguments, each read by its variable's parser.
+
+        An argument is written as the variable would be (``"prometheus"`` or ``("otlp", "prometheus")``, a number,
+        a bool, key=value pairs as a mapping) and checked as the variable is: an invalid one is reported on one
+        line naming it and ignored, or ends start-up under OTEL_DISTRO_STRICT (exit 2).
+        """
         unknown = sorted(set(overrides) - _FIELD_NAMES)
         if unknown:
             raise TypeError(f"unknown setting(s) for otel_distro.configure(): {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        problems: list[Problem] = []
         sources = dict(self.sources)
-        sources.update({name: "configure()" for name in overrides})
-        return dataclasses.replace(self, **overrides, sources=sources)
+        for name, given in overrides.items():
+            setting = _BY_FIELD[name]
+            try:
+                values[name] = _override(setting, given)
+                sources[name] = "configure()"
+            except InvalidParts as err:
+                values[name] = err.usable
+                sources[name] = "configure() (invalid parts ignored)"
+                problems.extend(Problem(f"configure() argument {name}", "", "", "", detail=d) for d in err.rejected)
+            except InvalidValue as err:
+                problems.append(Problem(f"configure() argument {name}", _shown(setting, given), str(err),
+                                        f"{getattr(self, name)!r} ({sources.get(name, 'default')})"))
+        chosen = dataclasses.replace(self, **values, problems=self.problems + tuple(problems), sources=sources)
+        if report and problems:
+            for problem in problems:
+                sys.stderr.write(problem.message + "\n")
+            sys.stderr.flush()
+            if chosen.strict:
+                raise StrictModeError(2)
+        return chosen
 
 
 _FIELD_NAMES = frozenset(s.field for s in TABLE)
+_BY_FIELD = {s.field: s for s in TABLE}
+
+
+def _override(setting: Setting, given: Any) -> Any:
+    """A ``configure()`` argument, read by the setting's own parser from the text its variable would hold."""
+    if given is None and setting.default is None:
+        return None
+    if isinstance(given, Mapping):
+        given = tuple(given.items())
+    if isinstance(given, (list, tuple, set, frozenset)):
+        if not given and isinstance(setting.default, tuple):
+            return ()
+        items = [f"{i[0]}={i[1]}" if isinstance(i, tuple) and len(i) == 2 else i for i in given]
+        if not all(isinstance(i, str) for i in items):
+            raise InvalidValue(f"text, as {setting.env} holds it")
+        given = ",".join(items)
+    elif isinstance(given, bool):
+        given = "true" if given else "false"
+    elif isinstance(given, (int, float)):
+        given = repr(given)
+    elif not isinstance(given, str):
+        raise InvalidValue(f"text, a number or a list, as {setting.env} holds it")
+    if not given.strip():
+        raise InvalidValue(f"a non-empty value, as {setting.env} holds it")
+    return setting.parse(given)
+
+
+def _shown(setting: Setting, given: Any) -> str:
+    return "<hidden>" if setting.secret else str(given)
 _SETTINGS_FIELDS = dataclasses.fields(Settings)
 
 
@@ -482,12 +674,15 @@ def _program_name(argv: list[str]) -> str:
     return os.path.splitext(name)[0] or "python"
 
 
-def load(environ: Mapping[str, str] | None = None, *, report: bool = True) -> Settings:
-    """Read the table from ``environ`` (default: the process environment).
+def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_file: bool = True) -> Settings:
+    """Read the table from ``environ`` (default: the process environment), then OTEL_CONFIG_FILE.
 
     Each invalid value is reported on one stderr line (when ``report``) and
     replaced by its default; with OTEL_DISTRO_STRICT=true the first report is
-    followed by ``SystemExit(2)``.
+    followed by ``SystemExit(2)``. A configuration file that cannot be used is
+    one such line, and the environment's settings apply (``use_file=False``
+    skips the file). Its ``${VAR}`` references are resolved in the process
+    environment, as the specification says.
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {s.field: s.default for s in TABLE}
@@ -510,15 +705,120 @@ def load(environ: Mapping[str, str] | None = None, *, report: bool = True) -> Se
             shown = "<hidden>" if setting.secret else raw
             problems.append(Problem(setting.env, shown, str(err), setting.default_text))
             sources[setting.field] = "default (invalid value ignored)"
+    declarative = _read_file(values["config_file"], values, sources, problems) \
+        if use_file and values["config_file"] else None
+    _check_together(values, problems)
     settings = Settings(**values, program_name=_program_name(sys.argv),
-                        problems=tuple(problems), sources=sources)
+                        problems=tuple(problems), sources=sources, declarative=declarative)
     if report:
+        report_not_read(env)
         for problem in problems:
             sys.stderr.write(problem.message + "\n")
         sys.stderr.flush()
         if problems and settings.strict:
             raise StrictModeError(2)
     return settings
+
+
+def _check_together(values: dict[str, Any], problems: list[Problem]) -> None:
+    """What no single variable's parser can check: values that must agree with each other."""
+    batch, queue = values["log_export_batch_size"], values["log_queue_size"]
+    if batch > queue:
+        problems.append(Problem("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", str(batch),
+                                f"no more than OTEL_BLRP_MAX_QUEUE_SIZE ({queue})", str(queue)))
+        values["log_export_batch_size"] = queue
+
+
+_BY_FILE_KEY = {s.file_key: s for s in TABLE if s.file_key}
+FILE_REPLACED = "not used: OTEL_CONFIG_FILE builds the providers"
+_KEPT_WITH_FILE = frozenset({"OTEL_CONFIG_FILE", "OTEL_DISTRO_STRICT"})
+
+
+def _read_file(path: str, values: dict[str, Any], sources: dict[str, str], problems: list[Problem]) -> Any:
+    """Load the configuration file; its distro section's values win over the variables'. None if unusable."""
+    from otel_distro import config_file
+
+    try:
+        loaded = config_file.load(path)
+    except config_file.ConfigFileError as err:
+        problems.append(Problem("OTEL_CONFIG_FILE", path, "", "",
+                                detail=f"{path} is not a valid configuration file: {err}; "
+                                       "using the environment's settings"))
+        sources["config_file"] = "environment (file not used)"
+        return None
+    for key, raw in loaded.distro_values.items():
+        setting = _BY_FILE_KEY.get(key)
+        where = f"{path}: {config_file.DISTRO_SECTION}.{key}"
+        if setting is None:
+            problems.append(Problem(where, "", "", "", detail=f"unknown setting, ignored (known: "
+                                                              f"{', '.join(sorted(_BY_FILE_KEY))})"))
+            continue
+        if raw is None:  # an unset ${VAR} without default: as if the key were absent
+            continue
+        texts = config_file.as_setting_texts(raw)
+        text = ",".join(texts)
+        try:
+            values[setting.field] = _parse_file_value(setting, texts)
+            sources[setting.field] = "file"
+        except InvalidParts as err:
+            values[setting.field] = err.usable
+            problems.extend(Problem(where, text, "", "", detail=d) for d in err.rejected)
+            sources[setting.field] = "file (invalid parts ignored)"
+        except InvalidValue as err:
+            kept = "the environment's value" if sources[setting.field] == "environment" else setting.default_text
+            problems.append(Problem(where, "<hidden>" if setting.secret else text, str(err), kept))
+    for setting in TABLE:
+        if setting.file_key is None and setting.env not in _KEPT_WITH_FILE:
+            sources[setting.field] = f"{sources[setting.field]}, {FILE_REPLACED}"
+    # The file's own `disabled` switch replaces OTEL_SDK_DISABLED.
+    values["sdk_disabled"] = bool(loaded.model.disabled)
+    if loaded.model.disabled is not None:
+        sources["sdk_disabled"] = "file"
+    return loaded
+
+
+def _parse_file_value(setting: Setting, texts: list[str]) -> Any:
+    """A list in the file is parsed item by item (a pattern's own commas stay in it), then joined."""
+    if len(texts) == 1 or not isinstance(setting.default, tuple):
+        return setting.parse(",".join(texts))
+    parsed, rejected = [], []
+    for text in texts:
+        try:
+            parsed.extend(setting.parse(text))
+        except InvalidParts as err:
+            parsed.extend(err.usable)
+            rejected.extend(err.rejected)
+    usable = tuple(dict.fromkeys(parsed))
+    if rejected:
+        raise InvalidParts(usable, rejected)
+    return usable
+
+
+LIVE_FIELDS = tuple(s.field for s in TABLE if s.live)
+
+
+def live_values(requested: Mapping[str, Any]) -> dict[str, Any]:
+    """The typed values of a remote configuration (keys: field names of live settings; values as in the file).
+
+    Raises InvalidValue naming the first key that is not a live setting or whose value is invalid: a remote
+    configuration is taken whole or not at all.
+    """
+    from otel_distro import config_file
+
+    by_field = {s.field: s for s in TABLE if s.live}
+    values: dict[str, Any] = {}
+    for key, raw in requested.items():
+        setting = by_field.get(key)
+        if setting is None:
+            raise InvalidValue(f"{key}: not a setting that changes live (these do: {', '.join(LIVE_FIELDS)})")
+        texts = config_file.as_setting_texts(raw)
+        try:
+            values[key] = _parse_file_value(setting, texts)
+        except InvalidParts as err:
+            raise InvalidValue(f"{key}: {'; '.join(err.rejected)}") from None
+        except InvalidValue as err:
+            raise InvalidValue(f"{key}={','.join(texts)!r} is invalid (accepted: {err})") from None
+    return values
 
 
 def export_file(settings: Settings, signal: str) -> str:

@@ -1,6 +1,7 @@
-"""Run the shipped Prometheus and Alertmanager configs locally, on fast demo timing.
+"""Run the shipped Prometheus and Alertmanager configs locally (fast demo timing by default).
 
-Used by ``otel-distro demo`` and by the Collector-stack tests. The files under
+Used by ``otel-distro demo``, ``otel-distro stack up`` (:mod:`otel_distro.stack_up`) and the Collector-stack
+tests. The files under
 ``collector/`` are never edited: an overlay is written to a work folder with
 short scrape/evaluation intervals, ``for: 0s`` and every range window
 shrunk, local scrape targets and the local Alertmanager. Everything binds
@@ -17,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -66,32 +67,42 @@ def write_rules_overlay(dest: Path) -> list[Path]:
     return written
 
 
-def write_prometheus_overlay(work: Path, alertmanager_port: int, targets: Mapping[str, str]) -> Path:
-    """The shipped prometheus.yml with local targets (job → host:port) and short intervals.
+def write_prometheus_overlay(work: Path, alertmanager_port: int, targets: Mapping[str, str],
+                             collector: Mapping[str, str] | None = None, *, demo_timing: bool = True) -> Path:
+    """The shipped prometheus.yml with local targets and, with ``demo_timing``, short intervals and rules.
 
-    Kept: the ``services`` file_sd job (now pointing at ``targets``) and the
-    alerting section (now the local Alertmanager). Dropped: the Collector jobs
-    (no otelcol binary here) and the self-scrapes (their ports differ).
+    ``targets`` (job → host:port) feed the ``services`` file_sd job; ``collector`` (shipped job name →
+    host:port, e.g. ``otelcol-exporter``, ``otelcol``) keeps those static jobs, pointed at the local
+    Collector. The alerting section points at the local Alertmanager; the other jobs are dropped.
     """
     yaml = _yaml()
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     rules_dir = work / "rules"
-    write_rules_overlay(rules_dir)
+    if demo_timing:
+        write_rules_overlay(rules_dir)
+        config["global"].update({"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"})
+        config["rule_files"] = [str(rules_dir / "*.yml")]
+    else:
+        config["rule_files"] = [str(PROMETHEUS_DIR / "rules" / "*.yml")]
     services_dir = work / "services"
     services_dir.mkdir(parents=True, exist_ok=True)
     (services_dir / "local.yml").write_text(yaml.safe_dump(
         [{"targets": [address], "labels": {"job": job}} for job, address in targets.items()]))
-    config["global"].update({"scrape_interval": "1s", "evaluation_interval": "1s",
-                             "scrape_timeout": "1s"})
-    config["rule_files"] = [str(rules_dir / "*.yml")]
     config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
         f"127.0.0.1:{alertmanager_port}"]
-    services = [job for job in config["scrape_configs"] if job["job_name"] == "services"]
-    if not services:
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    if "services" not in jobs:
         raise ValueError("collector/prometheus/prometheus.yml has no `services` scrape job")
-    services[0]["file_sd_configs"][0]["files"] = [str(services_dir / "*.yml")]
-    services[0]["file_sd_configs"][0]["refresh_interval"] = "1s"
-    config["scrape_configs"] = services
+    services = jobs["services"]
+    services["file_sd_configs"][0]["files"] = [str(services_dir / "*.yml")]
+    services["file_sd_configs"][0]["refresh_interval"] = "1s" if demo_timing else "30s"
+    kept = [services]
+    for name, address in (collector or {}).items():
+        if name not in jobs:
+            raise ValueError(f"collector/prometheus/prometheus.yml has no `{name}` scrape job")
+        jobs[name]["static_configs"] = [{"targets": [address]}]
+        kept.append(jobs[name])
+    config["scrape_configs"] = kept
     out = work / "prometheus.yml"
     out.write_text(yaml.safe_dump(config, sort_keys=False))
     return out
@@ -166,14 +177,16 @@ class LocalStack:
 
     @classmethod
     def start(cls, work: Path, *, targets: Mapping[str, str], alertmanager_env_: Mapping[str, str],
-              prometheus_port: int, alertmanager_port: int, ready_timeout: float = 30.0) -> LocalStack:
+              prometheus_port: int, alertmanager_port: int, ready_timeout: float = 30.0,
+              collector: Mapping[str, str] | None = None, demo_timing: bool = True) -> LocalStack:
         found = binaries()
         if found is None:
             raise FileNotFoundError("prometheus and prometheus-alertmanager are not installed")
         prometheus, alertmanager = found
         work.mkdir(parents=True, exist_ok=True)
         am_config = render_alertmanager(work, alertmanager_env_)
-        prom_config = write_prometheus_overlay(work, alertmanager_port, targets)
+        prom_config = write_prometheus_overlay(work, alertmanager_port, targets, collector,
+                                               demo_timing=demo_timing)
         stack = cls(work, prom_config, am_config, prometheus_port, alertmanager_port, [])
         try:
             with open(work / "alertmanager.log", "w") as am_log:
@@ -217,12 +230,13 @@ class LocalStack:
 class AlertSink:
     """Local stand-ins for the Slack, PagerDuty Events v2 and webhook receivers.
 
-    Every POST is kept as (path, JSON body); PagerDuty gets its 202 answer.
+    Every POST is kept as (path, JSON body) and handed to ``on_post``; PagerDuty gets its 202 answer.
     """
 
     posts: list[tuple[str, dict]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    on_post: Callable[[str, dict], None] | None = None
 
     def start(self) -> AlertSink:
         sink = self
@@ -236,6 +250,8 @@ class AlertSink:
                     body = {}
                 with sink.lock:
                     sink.posts.append((self.path, body))
+                if sink.on_post is not None:
+                    sink.on_post(self.path, body)
                 if self.path == "/pagerduty":
                     payload = json.dumps({"status": "success", "message": "Event processed",
                                           "dedup_key": body.get("dedup_key", "")}).encode()

@@ -69,10 +69,10 @@ def telemetry_env(endpoint: str, **extra: str) -> dict[str, str]:
 class Service:
     """A process started by a test, and always stopped by it."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=self._log,
+        self.process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
 
     def output(self) -> str:
@@ -129,8 +129,8 @@ class Service:
 def start_service(tmp_path: Path) -> Iterator:
     started: list[Service] = []
 
-    def start(argv: list[str], env: dict[str, str], name: str = "service") -> Service:
-        service = Service(argv, env, tmp_path / f"{name}-{len(started)}.log")
+    def start(argv: list[str], env: dict[str, str], name: str = "service", cwd: Path = ROOT) -> Service:
+        service = Service(argv, env, tmp_path / f"{name}-{len(started)}.log", cwd)
         started.append(service)
         return service
 
@@ -147,3 +147,12 @@ def http_get(url: str, method: str = "GET", timeout: float = 10.0) -> int:
             return response.status
     except urllib.error.HTTPError as err:
         return err.code
+
+
+def fresh_guards(monkeypatch: pytest.MonkeyPatch, seam: object, *names: str) -> tuple:
+    """Give a ``_sdk_private`` seam module guards of the test's own (``seam.new_guards()``, set as ``names``):
+    a test that retires them leaves the process's guards as they were."""
+    guards = seam.new_guards()  # type: ignore[attr-defined]
+    for name, guard in zip(names, guards, strict=True):
+        monkeypatch.setattr(seam, name, guard)
+    return guards

@@ -14,11 +14,18 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
 )
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 
 def _value(any_value: Any) -> Any:
@@ -60,6 +67,7 @@ class Point:
     sum: float | None = None
     bounds: list[float] = field(default_factory=list)
     bucket_counts: list[int] = field(default_factory=list)
+    exemplar_trace_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -114,13 +122,15 @@ def _decode_metrics(body: bytes) -> list[Metric]:
                 points = []
                 for p in data.data_points:
                     attrs = _attributes(p.attributes)
+                    exemplars = [e.trace_id.hex() for e in getattr(p, "exemplars", ())]
                     if kind == "histogram":
                         points.append(Point(attrs, count=p.count, sum=p.sum,
                                             bounds=list(p.explicit_bounds),
-                                            bucket_counts=list(p.bucket_counts)))
+                                            bucket_counts=list(p.bucket_counts), exemplar_trace_ids=exemplars))
                     elif kind in ("sum", "gauge"):
                         which = p.WhichOneof("value")
-                        points.append(Point(attrs, value=getattr(p, which) if which else None))
+                        points.append(Point(attrs, value=getattr(p, which) if which else None,
+                                            exemplar_trace_ids=exemplars))
                     else:
                         points.append(Point(attrs, count=getattr(p, "count", None)))
                 out.append(Metric(m.name, m.unit, kind, points, resource, sm.scope.name,
@@ -146,6 +156,21 @@ _DECODERS: dict[str, Callable[[bytes], list[Any]]] = {
     "/v1/traces": _decode_spans, "/v1/metrics": _decode_metrics, "/v1/logs": _decode_logs}
 
 
+def _partial_success(path: str, rejected: int, message: str) -> bytes:
+    """The response body of a Collector that refused ``rejected`` items of the request."""
+    if path == "/v1/traces":
+        response: Any = ExportTraceServiceResponse()
+        response.partial_success.rejected_spans = rejected
+    elif path == "/v1/logs":
+        response = ExportLogsServiceResponse()
+        response.partial_success.rejected_log_records = rejected
+    else:
+        response = ExportMetricsServiceResponse()
+        response.partial_success.rejected_data_points = rejected
+    response.partial_success.error_message = message
+    return response.SerializeToString()
+
+
 class OtlpTestReceiver:
     """Collects what the exporters send; thread-safe accessors for the test."""
 
@@ -156,14 +181,15 @@ class OtlpTestReceiver:
         self.requests = 0
         self.errors: list[str] = []
         self.status = 200
+        self.delay = 0.0  # seconds each answer waits: a slow Collector
+        self.partial_success: tuple[int, str] | None = None  # (rejected items, message) in every answer
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
+                body = self._read_body()
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 decoder = _DECODERS.get(self.path)
@@ -181,10 +207,27 @@ class OtlpTestReceiver:
                             receiver.raw.append((self.path, body))
                 with receiver._lock:
                     receiver.requests += 1
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                answer = b""
+                if receiver.partial_success is not None and decoder and status == 200:
+                    answer = _partial_success(self.path, *receiver.partial_success)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
+
+            def _read_body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                # Node's OTLP exporters send chunked bodies (no Content-Length).
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()  # the empty trailer line
+                return b"".join(chunks)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -85,6 +85,12 @@ def _keyed(kind: str, prefix: str, chars: str, size: tuple[int, int]) -> st.Sear
                      _with_digit(chars, size))
 
 
+google_keys = _keyed("google", "AIza", URLSAFE, (33, 33))  # 35 characters after AIza
+slack_webhooks = st.builds(
+    lambda team, bot, secret: Case("slack_webhook", f"https://hooks.slack.com/services/{team}/{bot}/{secret}",
+                                   (secret,)),
+    _with_digit(string.ascii_uppercase + string.digits, (8, 10)), _with_digit(string.ascii_uppercase, (8, 10)),
+    _with_digit(BASE62, (22, 24)))
 aws_keys = st.builds(lambda body: Case("aws", "AKIA" + body, ("AKIA" + body,)),
                      st.text(string.ascii_uppercase + string.digits, min_size=16, max_size=16))
 openai_keys = st.one_of(_keyed("openai", "sk-", BASE62, (40, 56)),
@@ -123,7 +129,8 @@ def url_credentials(draw: st.DrawFn) -> Case:
 @st.composite
 def query_secrets(draw: st.DrawFn) -> Case:
     name = draw(st.sampled_from(["token", "access_token", "api_key", "apikey", "password", "client_secret",
-                                 "sig", "signature", "X-Amz-Signature", "key", "refresh_token", "auth_token"]))
+                                 "sig", "signature", "X-Amz-Signature", "key", "refresh_token", "auth_token",
+                                 "auth", "pwd", "pass", "passphrase", "credentials"]))
     value = draw(_with_digit(URLSAFE + "%.~", (8, 40)))
     text = f"https://api.example.com/v1/items?page=2&{name}={value}&sort=asc"
     return Case("query", text, (f"={value}",))
@@ -142,7 +149,8 @@ def emails(draw: st.DrawFn) -> Case:
 
 SECRET_KEYS = ["password", "db.password", "passwd", "api_key", "X-Api-Key", "apiKey", "clientSecret",
                "client_secret", "session_id", "sessionid", "authorization", "Set-Cookie", "cookie",
-               "refresh_token", "private_key", "secret", "AWS_SECRET_ACCESS_KEY", "csrftoken"]
+               "refresh_token", "private_key", "secret", "AWS_SECRET_ACCESS_KEY", "csrftoken",
+               "pwd", "pass", "passphrase", "credentials", "db_pwd", "user.pass"]
 
 
 @st.composite
@@ -154,11 +162,43 @@ def keyed_values(draw: st.DrawFn) -> Case:
     return Case("key", form.format(k=key, v=value), (value,), key=key)
 
 
+@st.composite
+def scheme_tokens(draw: st.DrawFn) -> Case:
+    """``Authorization: Token <hex>``: a scheme word the value rules do not know."""
+    token = draw(_with_digit("0123456789abcdef", (24, 40)))
+    scheme = draw(st.sampled_from(["Token", "token", "Digest", "ApiKey", "Key"]))
+    return Case("scheme_token", f"Authorization: {scheme} {token}", (token,))
+
+
+@st.composite
+def passphrases(draw: st.DrawFn) -> Case:
+    """``password: correct horse battery staple``: a value of several words after ``key:``."""
+    key = draw(st.sampled_from(["password", "passphrase", "pwd", "pass", "credentials", "secret"]))
+    words = draw(st.lists(_with_digit(string.ascii_lowercase, (3, 9)), min_size=2, max_size=5))
+    return Case("passphrase", f"{key}: {' '.join(words)}", tuple(words), key=key)
+
+
+@st.composite
+def escaped_quotes(draw: st.DrawFn) -> Case:
+    """``{"password": "ab\\"cd-tail"}``: a JSON value with escaped quotes in it."""
+    key = draw(st.sampled_from(["password", "pwd", "api_key", "token", "credentials"]))
+    parts = draw(st.lists(_with_digit(BASE62 + "-_", (4, 12)), min_size=2, max_size=4))
+    value = '\\"'.join(parts)
+    return Case("escaped_quote", json.dumps({key: "x"}).replace('"x"', f'"{value}"'), tuple(parts), key=key)
+
+
 KINDS: dict[str, st.SearchStrategy[Case]] = {
     "card": cards(), "jwt": jwts(), "bearer": bearers(), "aws": aws_keys, "openai": openai_keys,
     "anthropic": anthropic_keys, "github": github_tokens, "slack": slack_tokens, "pem": pem_keys(),
     "url_credentials": url_credentials(), "query": query_secrets(), "email": emails(),
-    "key": keyed_values(),
+    "key": keyed_values(), "google": google_keys, "slack_webhook": slack_webhooks,
+    "scheme_token": scheme_tokens(), "passphrase": passphrases(), "escaped_quote": escaped_quotes(),
+}
+# The kinds that exercise each value rule (tests/test_redaction_rules.py: every rule has some).
+RULE_KINDS: dict[str, tuple[str, ...]] = {
+    "pem": ("pem",), "urlcred": ("url_credentials",), "slackhook": ("slack_webhook",), "auth": ("bearer",),
+    "jwt": ("jwt",), "aws": ("aws",), "sk": ("openai", "anthropic"), "google": ("google",),
+    "github": ("github",), "slack": ("slack",), "card": ("card",), "email": ("email",),
 }
 any_secret = st.one_of(*KINDS.values())
 filler = st.text(FILLER_ALPHABET, max_size=40)

@@ -1,4 +1,4 @@
-"""End to end: the real openai client and opentelemetry-instrumentation-openai-v2, under
+"""End to end: the real openai client and opentelemetry-instrumentation-genai-openai, under
 opentelemetry-instrument, against the local OpenAI-compatible server; metrics read back
 from the test OTLP receiver. Costs must equal genai-prices' for the usage the API reported."""
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from genai_prices import Usage, calc_price
 
-from examples.genai_app import llm_server
+from examples.genai_app import client, llm_server
 from tests.conftest import BIN, ROOT, free_port, http_get, telemetry_env
 from tests.otlp_test_receiver import OtlpTestReceiver
 
@@ -33,7 +33,8 @@ def llm() -> Iterator[llm_server.LLMServer]:
 def run_client(receiver: OtlpTestReceiver, llm: llm_server.LLMServer, *args: str,
                **env: str) -> tuple[list[dict[str, Any]], str]:
     environment = telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="genai-app", OPENAI_BASE_URL=llm.base_url,
-                                OPENAI_API_KEY="local-test-key", **env)
+                                OPENAI_API_KEY="local-test-key", ANTHROPIC_BASE_URL=llm.root_url,
+                                ANTHROPIC_API_KEY="local-test-key", **env)
     done = subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, "-m",
                            "examples.genai_app.client", *args], env=environment, cwd=ROOT,
                           capture_output=True, text=True, timeout=90)
@@ -82,8 +83,10 @@ def test_openai_calls_are_priced_like_genai_prices(receiver: OtlpTestReceiver, l
     by_type = {p.attributes["gen_ai.token.type"]: p for p in usage}
     assert by_type["input"].sum == sum(c["prompt_tokens"] for c in calls) and by_type["input"].count == 3
     assert by_type["output"].sum == sum(c["completion_tokens"] for c in calls)
-    genai_spans = [s for s in receiver.spans() if s.name == "chat gpt-4o-mini"]
-    assert len(genai_spans) == 3
+    genai_spans = receiver.wait_for(lambda: (lambda found: found if len(found) == 3 else None)(
+        [s for s in receiver.spans() if s.name == "chat gpt-4o-mini"]), what="3 chat spans")
+    assert sorted(s.attributes["gen_ai.usage.cost.amount"] for s in genai_spans) == pytest.approx(
+        sorted(expected_cost([c]) for c in calls), rel=1e-9)
 
 
 def test_sampled_out_calls_are_still_priced(receiver: OtlpTestReceiver, llm: llm_server.LLMServer) -> None:
@@ -160,3 +163,39 @@ def test_fastapi_ask_route_prices_the_call(receiver: OtlpTestReceiver, llm: llm_
     (server_span, *_) = receiver.wait_for(lambda: [s for s in receiver.spans() if s.name == "POST /ask"],
                                           what="server span")  # exported in its own batch, maybe later
     assert spans[0].trace_id == server_span.trace_id
+    # the request's span (the local root) carries the summed cost of the calls under it
+    assert server_span.attributes["otel_distro.gen_ai.cost.total"] == pytest.approx(expected, rel=1e-9)
+    assert server_span.attributes["otel_distro.gen_ai.calls"] == 1
+    assert server_span.attributes["otel_distro.gen_ai.unpriced_calls"] == 0
+
+
+def test_streamed_call_is_asked_for_its_usage_and_priced(receiver: OtlpTestReceiver,
+                                                         llm: llm_server.LLMServer) -> None:
+    question = "Name three signals of OpenTelemetry"
+    calls, _ = run_client(receiver, llm, "--stream", "--no-usage", "--calls", "2", "--question", question)
+    # the caller set no stream_options: it sees no usage chunk (nor any chunk without choices)
+    assert [(c["prompt_tokens"], c["chunks_without_choices"]) for c in calls] == [(None, 0), (None, 0)]
+    assert all(c["text"] == llm_server.REPLY for c in calls)
+    prompt = llm_server.count_prompt_tokens([{"content": client.SYSTEM}, {"content": question}])
+    expected = [{"model": "gpt-4o-mini", "prompt_tokens": prompt, "completion_tokens": len(llm_server.REPLY.split()),
+                 "cached_tokens": 0}] * 2
+    points = wait_cost(receiver)
+    assert sum(p.value for p in points) == pytest.approx(expected_cost(expected), rel=1e-9)
+    assert latest(receiver, "gen_ai.client.unpriced_calls", OWN_SCOPE) == []
+
+
+def test_streamed_call_that_refused_usage_is_counted_unpriced_with_its_reason(receiver: OtlpTestReceiver,
+                                                                              llm: llm_server.LLMServer) -> None:
+    calls, _ = run_client(receiver, llm, "--stream", "--refuse-usage", "--calls", "2")
+    assert [c["prompt_tokens"] for c in calls] == [None, None]  # the API reported no usage
+    points = receiver.wait_for(lambda: latest(receiver, "gen_ai.client.unpriced_calls", OWN_SCOPE),
+                               what="unpriced calls")
+    assert [(p.attributes["reason"], p.value) for p in points] == [("stream_without_usage", 2)]
+    assert latest(receiver, "gen_ai.client.cost", OWN_SCOPE) == []
+    spans = receiver.wait_for(lambda: [s for s in receiver.spans() if s.name == "chat gpt-4o-mini"], what="spans")
+    assert {s.attributes["otel_distro.gen_ai.cost.unpriced_reason"] for s in spans} == {"stream_without_usage"}
+    # time to first chunk and per output chunk, under the conventions' names (the instrumentation records them)
+    first = receiver.wait_for(lambda: latest(receiver, "gen_ai.client.operation.time_to_first_chunk"), what="ttfc")
+    assert sum(p.count for p in first) == 2
+    per_chunk = latest(receiver, "gen_ai.client.operation.time_per_output_chunk")
+    assert sum(p.count for p in per_chunk) >= 2 * len(llm_server.REPLY.split())

@@ -225,6 +225,7 @@ INVALID = {
     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "not a url",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
     "OTEL_EXPORTER_OTLP_TIMEOUT": "ten seconds",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE": "/nonexistent/ca.pem",
     "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "sometimes",
     "OTEL_TRACES_SAMPLER": "mostly_on",
     "OTEL_TRACES_SAMPLER_ARG": "1.5",
@@ -246,6 +247,10 @@ INVALID = {
     "OTEL_DISTRO_REDACT": "partly",
     "OTEL_DISTRO_REDACT_PATTERNS": "(unclosed",
     "OTEL_DISTRO_REDACT_EMAILS": "scramble",
+    "OTEL_DISTRO_REDACT_MAX_LENGTH": "12",
+    "OTEL_DISTRO_OPAMP_ENDPOINT": "opamp:4320",
+    "OTEL_DISTRO_OPAMP_HEADERS": "no-equals-sign",
+    "OTEL_DISTRO_OPAMP_INTERVAL": "0",
 }
 # Free-form variables: any string is a valid value.
 FREE_FORM = {"OTEL_SERVICE_NAME", "K8S_POD_NAME", "K8S_POD_UID", "K8S_NAMESPACE_NAME",
@@ -253,7 +258,8 @@ FREE_FORM = {"OTEL_SERVICE_NAME", "K8S_POD_NAME", "K8S_POD_UID", "K8S_NAMESPACE_
              "OTEL_DISTRO_FILE_EXPORT_DIR", "OTEL_DISTRO_EXCLUDED_URLS", "OTEL_DISTRO_REDACT_KEYS"}
 # Paths: valid as strings, reported when the file cannot be read.
 MISSING_FILES = {"OTEL_DISTRO_AI_PRICES_FILE": "/nonexistent/prices.yaml",
-                 "OTEL_DISTRO_BUSINESS_METRICS_FILE": "/nonexistent/kpis.yaml"}
+                 "OTEL_DISTRO_BUSINESS_METRICS_FILE": "/nonexistent/kpis.yaml",
+                 "OTEL_CONFIG_FILE": "/nonexistent/otel-config.yaml"}
 
 
 def test_every_variable_of_the_table_is_covered() -> None:

@@ -146,3 +146,17 @@ def test_console_only_without_otlp_logs(tmp_path) -> None:
     assert done.returncode == 0
     (line,) = [l for l in done.stderr.splitlines() if " job " in l]
     assert line.endswith("job token=[REDACTED] done") and "INFO" in line
+
+
+def test_extras_go_out_as_they_were_when_logged(json_console) -> None:
+    buffer, memory = json_console
+    tags = ["a", "b"]
+    nested = {"ids": [1, 2]}
+    logging.getLogger("shop").info("tagged", extra={"tags": tags, "nested": nested})
+    tags.append("changed later")
+    nested["ids"].append(3)
+    (line,) = _lines(buffer)
+    assert line["tags"] == ["a", "b"] and line["nested"] == {"ids": [1, 2]}
+    (record,) = [r.log_record for r in memory.get_finished_logs() if r.log_record.body == "tagged"]
+    assert tuple(record.attributes["tags"]) == ("a", "b")
+    assert record.attributes["nested"] == str({"ids": [1, 2]})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +90,31 @@ def test_missing_instrumentation_is_named(installed: set[str], expected: list[st
     findings = list(doctor.check_instrumentations(installed=lambda name: name in installed))
     problems = [f.message.split(":")[0] for f in findings if not f.ok]
     assert problems == expected
+
+
+def _refusing_instrumentation(site: Path) -> None:
+    """An installed instrumentation whose ``instruments`` range excludes the installed pytest (as the contrib
+    SQLAlchemy instrumentation excludes SQLAlchemy 2.1)."""
+    dist = site / "otel_fake_instrumentation-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: otel-fake-instrumentation\nVersion: 1.0\n"
+                                   "Provides-Extra: instruments\nRequires-Dist: pytest<1; extra == \"instruments\"\n")
+    (dist / "entry_points.txt").write_text("[opentelemetry_instrumentor]\nfakelib = otel_fake:Instrumentor\n")
+
+
+def test_an_instrumentation_refusing_the_installed_version_is_named_by_doctor_and_the_service(
+        receiver, tmp_path: Path) -> None:
+    _refusing_instrumentation(tmp_path)
+    env = telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop")
+    env["PYTHONPATH"] = f"{env['PYTHONPATH']}:{tmp_path}"
+    done = _doctor(env)
+    assert done.returncode == 1
+    (problem,) = [line for line in _problems(done) if "fakelib" in line]
+    assert 'only instruments "pytest<1' in problem and "fails to load" in problem
+    service = subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, "-c", "print('served')"],
+                             env={**env, "OTEL_DISTRO_LOG_FORMAT": "json"}, capture_output=True, text=True,
+                             timeout=120, cwd=ROOT)
+    assert service.returncode == 0 and "served" in service.stdout
+    refusals = [json.loads(line) for line in service.stderr.splitlines()
+                if line.startswith("{") and "fakelib" in line]
+    assert refusals and refusals[0]["level"] == "ERROR"

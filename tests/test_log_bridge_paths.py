@@ -64,7 +64,7 @@ def _scenario_logged(exporter: Any, with_app_processor: bool) -> Iterator[tuple[
         log.error("token=sk-%s in a message", "a" * 30, extra={"password": "hunter2"})
         bridge.flush()
         provider.force_flush()
-        yield context, bridge._queues
+        yield context, bridge.direct_queues.current()
     finally:
         logs.remove_bridge()
         provider.shutdown()
@@ -154,7 +154,7 @@ def _otlp_exported(with_app_processor: bool) -> tuple[list[Any], list | None]:
 def test_records_encoded_ahead_are_the_bytes_the_exporter_would_send() -> None:
     ahead, ahead_queues = _otlp_exported(with_app_processor=False)
     through_sdk, sdk_queues = _otlp_exported(with_app_processor=True)
-    assert ahead_queues is not None and ahead_queues[0][1] is not None  # encoded by the bridge ...
+    assert ahead_queues is not None and ahead_queues[0].encoder is not None  # encoded by the bridge ...
     assert sdk_queues is None  # ... and here by the exporter, from the SDK's records
     assert len(ahead) == 5
     assert ahead == through_sdk

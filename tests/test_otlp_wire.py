@@ -35,7 +35,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from otel_distro import otlp_wire, redaction
-from otel_distro.redaction import REDACTED, Redactor
+from otel_distro.redaction import REDACTED, Redactor, exporters
 from tests.otlp_test_receiver import OtlpTestReceiver
 from tests.secret_cases import embedded
 
@@ -368,7 +368,8 @@ def test_a_resource_is_encoded_and_redacted_once() -> None:
     encoder.encode_logs(batch)
     encoder.encode_logs(batch)
     resource_calls = [c for c in calls if "service.name" in c]
-    assert len(resource_calls) == 1 and len(calls) == 1
+    scope_calls = [c for c in calls if c == {"lib": "x", "n": 3}]  # SCOPES[0]'s attributes, redacted too
+    assert len(resource_calls) == 1 and len(scope_calls) == 1 and len(calls) == 2
 
 
 def test_a_repeated_attribute_is_redacted_and_encoded_once_per_encoder() -> None:
@@ -384,7 +385,8 @@ def test_a_repeated_attribute_is_redacted_and_encoded_once_per_encoder() -> None
                                           "n": i % 2}) for i in range(10)]
     first, second = encoder.encode_logs(batch), encoder.encode_logs(batch)
     assert first == second and b"hunter2" not in first and b"[REDACTED]" in first
-    mine = [(k, v) for k, v in judged if k in ("route", "status", "password", "n")]  # not the resource's
+    # not the resource's, nor the scope's ("n": 3, judged once too)
+    mine = [(k, v) for k, v in judged if k in ("route", "status", "password", "n") and (k, v) != ("n", 3)]
     assert sorted(mine, key=repr) == sorted([("route", "/items"), ("status", 200), ("password", "hunter2"),
                                                ("n", 0), ("n", 1)], key=repr)
 
@@ -493,7 +495,7 @@ def sdk_encoders_off(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_spans_reach_the_receiver_through_our_encoding(receiver: OtlpTestReceiver, sdk_encoders_off: None,
                                                        redactor: Redactor | None) -> None:
     wrapped = redaction.wrap_span_exporter(_span_exporter(receiver), redactor)
-    assert type(wrapped).__name__ == "EncodingSpanExporter"
+    assert isinstance(wrapped, exporters.EncodingSpanExporter)
     batch = _real_spans()
     assert wrapped.export(batch) is SpanExportResult.SUCCESS
     got = {s.name: s for s in receiver.spans()}
@@ -518,7 +520,7 @@ def test_spans_reach_the_receiver_through_our_encoding(receiver: OtlpTestReceive
 def test_logs_reach_the_receiver_through_our_encoding(receiver: OtlpTestReceiver, sdk_encoders_off: None,
                                                       redactor: Redactor | None) -> None:
     wrapped = redaction.wrap_log_exporter(_log_exporter(receiver), redactor)
-    assert type(wrapped).__name__ == "EncodingLogExporter"
+    assert isinstance(wrapped, exporters.EncodingLogExporter)
     batch = _edge_records()
     assert wrapped.export(batch) is LogRecordExportResult.SUCCESS
     got = receiver.logs()
@@ -563,24 +565,27 @@ def test_shutdown_and_size_limit_behave_as_the_sdk_exporter(receiver: OtlpTestRe
     assert receiver.requests == 0
 
 
-def test_our_encoder_failing_falls_back_to_the_sdk_path(receiver: OtlpTestReceiver,
+def test_our_encoder_failing_falls_back_to_the_sdk_path(receiver: OtlpTestReceiver, production_errors: None,
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         caplog: pytest.LogCaptureFixture) -> None:
+    calls = {"n": 0}
+
     def broken(self: Any, batch: Any) -> bytes:
+        calls["n"] += 1
         raise RuntimeError("encoder bug")
 
     monkeypatch.setattr(otlp_wire.Encoder, "encode_spans", broken)
-    redaction.exporters._reported.discard("encode spans")
     wrapped = redaction.wrap_span_exporter(_span_exporter(receiver), RULES)
     with caplog.at_level(logging.WARNING, logger="otel_distro"):
         assert wrapped.export(_real_spans()) is SpanExportResult.SUCCESS
         assert wrapped.export(_real_spans()) is SpanExportResult.SUCCESS
-    assert len([r for r in caplog.records if "encoding spans for OTLP failed" in r.getMessage()]) == 1
+    assert calls["n"] == 1  # retired at its first failure: the SDK's way from then on
+    assert len([r for r in caplog.records if "otlp_http_sender.spans is off" in r.getMessage()]) == 1
     server = next(s for s in receiver.spans() if s.name == "GET /users/{id}")
     assert server.attributes["authorization"] == REDACTED  # the copies were redacted
 
 
-def test_a_failing_rule_still_drops_the_batch(receiver: OtlpTestReceiver) -> None:
+def test_a_failing_rule_still_drops_the_batch(receiver: OtlpTestReceiver, production_errors: None) -> None:
     class Broken(Redactor):
         def any_value(self, value: Any) -> Any:
             raise RuntimeError("boom")
@@ -596,12 +601,27 @@ def test_other_exporters_keep_the_copy_path(receiver: OtlpTestReceiver) -> None:
             return super().export(spans)
 
     custom = Custom(endpoint=f"{receiver.endpoint}/v1/traces")
-    assert type(redaction.wrap_span_exporter(custom, RULES)).__name__ == "RedactingSpanExporter"
+    assert type(redaction.wrap_span_exporter(custom, RULES)) is exporters.RedactingSpanExporter
     assert redaction.wrap_span_exporter(custom, None) is custom
     memory = InMemorySpanExporter()
     assert redaction.wrap_span_exporter(memory, None) is memory
-    assert type(redaction.wrap_span_exporter(memory, RULES)).__name__ == "RedactingSpanExporter"
+    assert type(redaction.wrap_span_exporter(memory, RULES)) is exporters.RedactingSpanExporter
     odd = _log_exporter(receiver)
     del odd._client  # an SDK whose exporter is built differently
-    assert type(redaction.wrap_log_exporter(odd, RULES)).__name__ == "RedactingLogExporter"
-    assert type(redaction.wrap_log_exporter(_log_exporter(receiver), RULES)).__name__ == "EncodingLogExporter"
+    assert type(redaction.wrap_log_exporter(odd, RULES)) is exporters.RedactingLogExporter
+    assert type(redaction.wrap_log_exporter(_log_exporter(receiver), RULES)) is exporters.EncodingLogExporter
+
+
+def test_a_lone_surrogate_is_escaped_wherever_it_is_and_the_batch_keeps_the_rest(production_errors) -> None:
+    bad = "report-\udcff.csv"
+    spans = _real_spans()
+    spans[1]._name = bad
+    record = make_record(bad, attributes={bad: [bad, "ok"], "plain": bad})
+    encoder = otlp_wire.Encoder(RULES)
+    decoded = trace_service_pb2.ExportTraceServiceRequest.FromString(encoder.encode_spans(spans))
+    names = [s.name for rs in decoded.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert len(names) == len(spans) and "report-\\udcff.csv" in names
+    logs_request = logs_service_pb2.ExportLogsServiceRequest.FromString(encoder.encode_logs([record]))
+    (log_record,) = logs_request.resource_logs[0].scope_logs[0].log_records
+    assert log_record.body.string_value == "report-\\udcff.csv"
+    assert {kv.key for kv in log_record.attributes} == {"report-\\udcff.csv", "plain"}

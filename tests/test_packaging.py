@@ -62,6 +62,23 @@ def test_start_up_leaves_genai_pricing_and_business_metrics_to_their_first_use(r
     assert kpi.points[0].value == 1
 
 
+def test_importing_the_package_or_the_collector_checker_loads_no_opentelemetry_module() -> None:
+    code = ("import sys, otel_distro, otel_distro.collector_check, otel_distro.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith('opentelemetry'))); "
+            "otel_distro.configure; print('opentelemetry.sdk.trace' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "True"]  # configure() loads the SDK when first reached
+
+
+def test_in_a_checkout_the_tools_use_its_collector_and_examples_folders() -> None:
+    from otel_distro import _assets
+
+    assert not _assets.SHIPPED.exists()  # only a built wheel has the copies
+    assert _assets.collector_dir() == ROOT / "collector" and (_assets.collector_dir() / "otelcol-config.yaml").is_file()
+    assert (_assets.examples_root() / "examples" / "fastapi_app" / "main.py").is_file()
+
+
 def _extras() -> dict[str, list[str]]:
     import tomllib
 

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 import pytest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs import LoggingHandler
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from otel_distro import diagnostics, distro, logs, metrics, resource, traces
+from otel_distro.logs.bridge import BridgeHandler
 from otel_distro.settings import Settings, load
 
 
@@ -155,6 +157,22 @@ def test_prometheus_port_taken_warns_and_keeps_going(caplog: pytest.LogCaptureFi
     assert str(port) in record.getMessage()
 
 
+@pytest.mark.parametrize(("host", "open_to_all"), [("0.0.0.0", True), ("127.0.0.1", False), ("localhost", False)])
+def test_a_prometheus_endpoint_open_beyond_loopback_is_said_in_one_line(
+        host: str, open_to_all: bool, caplog: pytest.LogCaptureFixture) -> None:
+    settings = load({"OTEL_EXPORTER_PROMETHEUS_HOST": host, "OTEL_EXPORTER_PROMETHEUS_PORT": "0"})
+    with caplog.at_level(logging.WARNING, logger="otel_distro"):
+        _reader, endpoint = metrics.prometheus_reader(settings)
+    try:
+        said = [r.getMessage() for r in caplog.records if "open to every network" in r.getMessage()]
+        assert len(said) == (1 if open_to_all else 0)
+        if open_to_all:
+            assert "target_info" in said[0] and "OTEL_EXPORTER_PROMETHEUS_HOST" in said[0]
+    finally:
+        if endpoint is not None:
+            endpoint.close()
+
+
 # ----------------------------------------------------------------- logs
 
 @pytest.fixture
@@ -166,7 +184,7 @@ def bridged(pipeline: Pipeline) -> Iterator[Pipeline]:
 
 
 def _bridges() -> int:
-    return sum(type(h).__name__ in ("BridgeHandler", "LoggingHandler") for h in logging.getLogger().handlers)
+    return sum(isinstance(h, (BridgeHandler, LoggingHandler)) for h in logging.getLogger().handlers)
 
 
 def test_log_records_carry_the_active_trace(bridged: Pipeline) -> None:

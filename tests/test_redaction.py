@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -200,12 +202,14 @@ def test_span_exporter_redacts_copies_in_the_export_path() -> None:
     chosen = _settings()
     memory = InMemorySpanExporter()
     provider = traces.build(chosen, resource.build(chosen), span_exporters=[memory])
-    tracer = provider.get_tracer("t")
+    tracer = provider.get_tracer("lib.jane.doe@example.com")
     with tracer.start_as_current_span("GET https://u:pw123@api.example.com/x?token=abc123") as span:
         span.set_attribute("http.request.header.authorization", "Bearer abcdefghijklmnop123")
         span.set_attribute("user.email", "jane@example.com")
         span.set_attribute("gen_ai.usage.input_tokens", 120)
+        span.set_attribute("Bearer abcdefghijklmnop456", "v")  # a secret as a key
         span.add_event("note", {"detail": "card 4111111111111111"})
+        span.add_event("login password=hunter2", {"token=Hunter2x": 1})
         try:
             raise ValueError("bad key sk-ant-api03-" + "x1" * 30)
         except ValueError as err:
@@ -218,7 +222,11 @@ def test_span_exporter_redacts_copies_in_the_export_path() -> None:
     assert exported.attributes["user.email"] == "j***@example.com"
     assert exported.attributes["gen_ai.usage.input_tokens"] == 120
     assert exported.events[0].attributes["detail"] == f"card {REDACTED}"
-    exception = exported.events[1].attributes
+    assert exported.attributes["Bearer [REDACTED]"] == "v"
+    assert exported.events[1].name == f"login password={REDACTED}"
+    assert dict(exported.events[1].attributes) == {f"token={REDACTED}": 1}
+    assert "jane.doe" not in exported.instrumentation_scope.name
+    exception = exported.events[2].attributes
     assert "x1x1" not in exception["exception.message"] and "x1x1" not in exception["exception.stacktrace"]
     # The span the application holds is not modified: only the exported copy is.
     assert original.attributes["user.email"] == "jane@example.com"
@@ -236,7 +244,9 @@ def test_redaction_off_exports_as_is() -> None:
     provider.shutdown()
 
 
-def test_log_exporter_redacts_bodies_and_attributes() -> None:
+@contextlib.contextmanager
+def _bridged_logs() -> Iterator[InMemoryLogRecordExporter]:
+    """The log bridge to an in-memory exporter behind the copy-based redaction; flushed on leaving."""
     chosen = _settings()
     memory = InMemoryLogRecordExporter()
     provider = logs.build(chosen, resource.build(chosen), log_exporters=[])
@@ -245,6 +255,15 @@ def test_log_exporter_redacts_bodies_and_attributes() -> None:
     logs.remove_bridge()
     logs.install_bridge(provider, logging.INFO)
     try:
+        yield memory
+        logs.bridge().flush()
+    finally:
+        logs.remove_bridge()
+        provider.shutdown()
+
+
+def test_log_exporter_redacts_bodies_and_attributes() -> None:
+    with _bridged_logs() as memory:
         log = logging.getLogger("app")
         log.warning("login for bob@example.com with password=hunter2",
                     extra={"api_key": "abc", "note": "AKIAIOSFODNN7EXAMPLE", "count": 3})
@@ -252,9 +271,6 @@ def test_log_exporter_redacts_bodies_and_attributes() -> None:
             raise RuntimeError("token ghp_" + "A1" * 18)
         except RuntimeError:
             log.exception("failed")
-        logs.bridge().flush()
-    finally:
-        logs.remove_bridge()
     records = [r.log_record for r in memory.get_finished_logs()]
     (login,) = [r for r in records if "login" in r.body]
     assert login.body == f"login for b***@example.com with password={REDACTED}"
@@ -264,7 +280,6 @@ def test_log_exporter_redacts_bodies_and_attributes() -> None:
     (failed,) = [r for r in records if r.body == "failed"]
     assert "A1A1" not in failed.attributes["exception.message"]
     assert "A1A1" not in failed.attributes["exception.stacktrace"]
-    provider.shutdown()
 
 
 def test_metric_point_attributes_are_redacted_by_key_and_value() -> None:
@@ -280,7 +295,8 @@ def test_metric_point_attributes_are_redacted_by_key_and_value() -> None:
     provider.shutdown()
 
 
-def test_a_failing_rule_drops_the_batch_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_rule_drops_the_batch_and_says_so_once(caplog: pytest.LogCaptureFixture,
+                                                        production_errors: None) -> None:
     class Broken(Redactor):
         def attributes(self, attributes):
             raise RuntimeError("boom")
@@ -290,7 +306,6 @@ def test_a_failing_rule_drops_the_batch_and_says_so_once(caplog: pytest.LogCaptu
     chosen = _settings()
     provider = traces.build(chosen, resource.build(chosen), span_exporters=[])
     provider.add_span_processor(SimpleSpanProcessor(wrapped))
-    redaction.exporters._reported.discard("spans")
     with caplog.at_level(logging.WARNING, logger="otel_distro"):
         for _ in range(3):
             with provider.get_tracer("t").start_as_current_span("s"):
@@ -298,3 +313,58 @@ def test_a_failing_rule_drops_the_batch_and_says_so_once(caplog: pytest.LogCaptu
     assert memory.get_finished_spans() == ()
     assert len([r for r in caplog.records if "redaction of spans failed" in r.getMessage()]) == 1
     provider.shutdown()
+
+
+# ---- secrets that used to escape (issue 12)
+
+@pytest.mark.parametrize(("text", "needles"), [
+    ("Authorization: Token 0123456789abcdef0123456789abcdef", ["0123456789abcdef"]),
+    ("authorization: token 9f86d081884c7d659a2feaa0c55ad015", ["9f86d081884c"]),
+    ("password: correct horse battery staple", ["correct", "horse", "battery", "staple"]),
+    ('{"password": "ab\\"cd-tail"}', ["ab", "cd-tail"]),
+    ("{'password': 'ab\\'cd-tail', 'user': 'bob'}", ["cd-tail"]),
+    ("pwd=Hunter2x ok", ["Hunter2x"]), ("db_pwd: Hunter2x", ["Hunter2x"]), ("pass=Hunter2x", ["Hunter2x"]),
+    ("passphrase: Hunter2x", ["Hunter2x"]), ('"credentials": "Hunter2x"', ["Hunter2x"]),
+    ("GET /cb?auth=Hunter2x&page=2", ["Hunter2x"]),
+    ('{"password": "ab\\"cd', ["cd"]),  # cut short: no closing quote
+])
+def test_secrets_that_used_to_escape_are_masked(text: str, needles: list[str]) -> None:
+    cleaned = RULES.text(text)
+    assert REDACTED in cleaned
+    for needle in needles:
+        assert needle not in cleaned, cleaned
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("Authorization: Bearer abcdefghijklmnop123", "Authorization: Bearer [REDACTED]"),
+    ("token: abc123, user: bob", "token: [REDACTED], user: bob"),
+    ("password: a b c; user=bob", "password: [REDACTED]; user=bob"),
+    ('{"password": "x\\"y", "user": "bob"}', '{"password": "[REDACTED]", "user": "bob"}'),
+    ("password: hunter2\nnext line stays", "password: [REDACTED]\nnext line stays"),
+    ("password=hunter2 user=bob", "password=[REDACTED] user=bob"),
+])
+def test_where_a_secret_keys_value_ends(text: str, kept: str) -> None:
+    # After "key:" the value is the rest of the line, up to the next ", name:" pair; after
+    # "key=" one word; a quoted value runs to its closing quote, escaped quotes included.
+    assert RULES.text(text) == kept
+
+
+def test_keys_and_names_with_secrets_in_them() -> None:
+    assert RULES.key("Bearer abcdefghijklmnop123") == "Bearer [REDACTED]"
+    assert RULES.key("login password=hunter2") == "login password=[REDACTED]"
+    assert RULES.key("http.route") == "http.route"
+    assert RULES.name("login password=hunter2") == "login password=[REDACTED]"
+    assert RULES.name("app.jane.doe@example.com") == "a***@example.com"
+    assert RULES.attributes({"Bearer abcdefghijklmnop123": "v", "password": "p"}) == {
+        "Bearer [REDACTED]": "v", "password": REDACTED}
+    assert RULES.any_value({"token=Abc123xyz": 1}) == {"token=[REDACTED]": 1}
+
+
+def test_logger_names_event_names_and_extra_keys_are_redacted_on_the_copy_based_path() -> None:
+    with _bridged_logs() as memory:
+        logging.getLogger("app.jane.doe@example.com").warning(
+            "signed in", extra={"event.name": "login password=hunter2", "Bearer abcdefghijklmnop123": "v"})
+    (readable,) = [r for r in memory.get_finished_logs() if r.log_record.body == "signed in"]
+    assert readable.log_record.event_name == f"login password={REDACTED}"
+    assert "Bearer [REDACTED]" in readable.log_record.attributes
+    assert "jane.doe" not in readable.instrumentation_scope.name

@@ -3,8 +3,9 @@
 The service (tests/apps/redaction_app.py, FastAPI under opentelemetry-instrument,
 OTEL_DISTRO_LOG_FORMAT=json) receives the generated cases in batches over
 loopback HTTP and puts each one in a log message, an ``extra`` field, a span
-attribute, a span event, an exception (logged and recorded on a span) or a
-span name. The test OTLP receiver keeps the raw protobuf bodies; the console
+attribute, a span event, an exception (logged and recorded on a span), a
+span name, a span event's name, an attribute key, an ``extra`` key, a log's
+``event.name`` or a logger's name. The test OTLP receiver keeps the raw protobuf bodies; the console
 is the service's stderr/stdout.
 """
 
@@ -26,9 +27,10 @@ from tests.secret_cases import KINDS, embedded
 
 pytestmark = pytest.mark.integration
 
-PLACES = ["message", "extra", "span_attribute", "span_event", "exception", "span_name"]
-PER_KIND = 8  # cases of each kind per batch: 13 kinds x 8 = 104 per batch
-BATCHES = 100  # 10,400 secrets in all
+PLACES = ["message", "extra", "span_attribute", "span_event", "exception", "span_name", "event_name",
+          "attribute_key", "extra_key", "log_event_name", "logger_name"]
+PER_KIND = 6  # cases of each kind per batch: 18 kinds x 6 = 108 per batch
+BATCHES = 100  # 10,800 secrets in all
 seen: Counter[str] = Counter()
 
 

@@ -53,10 +53,13 @@ def test_uvicorn_workers_each_report_with_their_own_instance_id(receiver, start_
     port = free_port()
     service = start_service([str(BIN / "opentelemetry-instrument"), str(BIN / "uvicorn"),
                              "examples.fastapi_app.main:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "2"],
+                             "--port", str(port), "--workers", "2",
+                             # uvicorn kills a worker that has not answered its health check after 5 s; a
+                             # worker's start-up under opentelemetry-instrument can take longer on a loaded machine
+                             "--timeout-worker-healthcheck", "60"],
                             telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop"))
     base = f"http://127.0.0.1:{port}"
-    service.wait_http(base + "/health")
+    service.wait_http(base + "/health", timeout=90)
     _assert_each_worker_reports(receiver, service, base)
     service.stop()
     assert service.process.returncode is not None  # stopped, nothing hung
@@ -67,9 +70,12 @@ def test_gunicorn_preload_forked_workers_each_report(receiver, start_service) ->
     service = start_service([str(BIN / "opentelemetry-instrument"), str(BIN / "gunicorn"),
                              "--preload", "-k", "uvicorn.workers.UvicornWorker", "-w", "2",
                              "-b", f"127.0.0.1:{port}", "examples.fastapi_app.main:app"],
-                            telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop"))
+                            # A loaded machine starts a worker in more than the 5 s uvicorn waits for its
+                            # first health answer: it would kill and restart workers without end.
+                            telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop",
+                                          UVICORN_TIMEOUT_WORKER_HEALTHCHECK="60"))
     base = f"http://127.0.0.1:{port}"
-    service.wait_http(base + "/health")
+    service.wait_http(base + "/health", timeout=90)
     _assert_each_worker_reports(receiver, service, base)
     service.stop()
     assert service.process.returncode is not None

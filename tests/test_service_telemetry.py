@@ -95,8 +95,9 @@ def test_duration_histogram_is_in_seconds_with_semconv_buckets(shop, receiver) -
 
 
 def test_log_records_carry_the_request_trace(shop, receiver) -> None:
-    receiver.wait_for(lambda: [l for l in receiver.logs() if l.body == "item 1 served"],
-                      what="the item log")
+    # Records arrive in batches: the fixture's last request (the order) may be in a later one.
+    receiver.wait_for(lambda: {"item 1 served", "order created"} <= {l.body for l in receiver.logs()},
+                      what="the item and the order logs")
     (log,) = [l for l in receiver.logs() if l.body == "item 1 served"]
     span_ids = {(s.trace_id, s.span_id) for s in receiver.spans()
                 if s.name == "GET /items/{item_id}"}

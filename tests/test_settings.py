@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from otel_distro import settings
 from otel_distro.settings import TABLE, Settings, load
 
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CONFIG_FILE = ROOT / "examples" / "config-file" / "otel-config.yaml"
 
 # For every variable: one accepted value with the typed result, and one rejected value.
 CASES: dict[str, tuple[str, object, str]] = {
@@ -30,6 +32,13 @@ CASES: dict[str, tuple[str, object, str]] = {
     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": ("http://c/l", "http://c/l", "not a url"),
     "OTEL_EXPORTER_OTLP_PROTOCOL": ("http/protobuf", "http/protobuf", "grpc"),
     "OTEL_EXPORTER_OTLP_TIMEOUT": ("2500", 2500, "-1"),
+    "OTEL_EXPORTER_OTLP_CERTIFICATE": (str(EXAMPLE_CONFIG_FILE), str(EXAMPLE_CONFIG_FILE), "/no/such/ca.pem"),
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": ("1500", 1500, "soon"),
+    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": ("700", 700, "0"),
+    "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": ("900", 900, "600001"),
+    "OTEL_METRIC_EXPORT_TIMEOUT": ("30000", 30000, "-5"),
+    "OTEL_BLRP_MAX_QUEUE_SIZE": ("4096", 4096, "0"),
+    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": ("256", 256, "many"),
     "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": ("Delta", "delta", "sometimes"),
     "OTEL_TRACES_SAMPLER": ("parentbased_traceidratio", "parentbased_traceidratio", "sometimes"),
     "OTEL_TRACES_SAMPLER_ARG": ("0.25", 0.25, "1.5"),
@@ -60,18 +69,29 @@ CASES: dict[str, tuple[str, object, str]] = {
     # An invalid pattern is reported on a line of its own; see test_redaction_settings.py.
     "OTEL_DISTRO_REDACT_PATTERNS": (r"\d{3,4}-x,(?i)secret\,word", (r"\d{3,4}-x", r"(?i)secret\,word"), None),
     "OTEL_DISTRO_REDACT_EMAILS": ("Hash", "hash", "drop"),
+    "OTEL_DISTRO_REDACT_MAX_LENGTH": ("4096", 4096, "12"),
     "OTEL_DISTRO_AI_SPAN_METRICS": ("false", False, "sometimes"),
     "OTEL_DISTRO_AI_PRICES_FILE": (" prices.yaml ", "prices.yaml", None),
     "OTEL_DISTRO_AI_PRICES_UPDATE_URL": ("https://prices.example/data.json", "https://prices.example/data.json", "prices.json"),
     "OTEL_DISTRO_AI_COST_ATTRIBUTES": ("tenant, feature,tenant", ("tenant", "feature"), "tenant,bad key"),
+    "OTEL_DISTRO_AI_STREAM_USAGE": ("off", False, "ask"),
+    "OTEL_DISTRO_AI_BUDGETS_FILE": (" budgets.yaml ", "budgets.yaml", None),
+    "OTEL_DISTRO_AI_CONTENT": ("Redacted", "redacted", "partial"),
+    "OTEL_DISTRO_AI_CONTENT_MAX_BYTES": ("1024", 1024, "8"),
     "OTEL_DISTRO_BUSINESS_METRICS_FILE": ("kpis.yaml", "kpis.yaml", None),
     "OTEL_DISTRO_METRIC_ATTRIBUTE_VALUES": ("50", 50, "0"),
+    # A file that cannot be used is one line too: see test_config_file.py.
+    "OTEL_CONFIG_FILE": (str(EXAMPLE_CONFIG_FILE), str(EXAMPLE_CONFIG_FILE), None),
+    "OTEL_DISTRO_OPAMP_ENDPOINT": ("http://opamp:4320/v1/opamp", "http://opamp:4320/v1/opamp", "opamp:4320"),
+    # A secret: its bad value is not shown (test_remote_config.py).
+    "OTEL_DISTRO_OPAMP_HEADERS": ("authorization=Bearer%20x", (("authorization", "Bearer x"),), None),
+    "OTEL_DISTRO_OPAMP_INTERVAL": ("0.5", 0.5, "0"),
 }
 
 
 def test_every_setting_has_a_case_and_a_field() -> None:
     assert set(CASES) == {s.env for s in TABLE}
-    fields = {f.name for f in dataclasses.fields(Settings)} - {"program_name", "problems", "sources"}
+    fields = {f.name for f in dataclasses.fields(Settings)} - {"program_name", "problems", "sources", "declarative"}
     assert fields == {s.field for s in TABLE}
 
 
@@ -132,6 +152,47 @@ def test_overrides_replace_fields_and_reject_unknown_names() -> None:
     assert loaded.sources["service_name"] == "configure()"
     with pytest.raises(TypeError, match="no_such_setting"):
         load({}).with_overrides(no_such_setting=1)
+
+
+def test_configure_arguments_are_read_as_their_variables_are() -> None:
+    loaded = load({}).with_overrides(metrics_exporter="prometheus", logs_exporter=["console", "otlp"],
+                                     sampler_arg=0.25, resource_attributes={"team": "a"}, system_metrics=False,
+                                     otlp_timeout_ms=500)
+    assert loaded.metrics_exporter == ("prometheus",) and loaded.logs_exporter == ("console", "otlp")
+    assert (loaded.sampler_arg, loaded.resource_attributes) == (0.25, (("team", "a"),))
+    assert (loaded.system_metrics, loaded.otlp_timeout_ms) == (False, 500)
+    assert loaded.problems == ()
+
+
+def test_an_invalid_configure_argument_is_reported_on_one_line_naming_it_and_ignored(capsys) -> None:
+    loaded = load({"OTEL_TRACES_SAMPLER_ARG": "0.5"}).with_overrides(sampler_arg=5.0, metrics_exporter="prometheus,x",
+                                                                      otlp_endpoint=4318)
+    assert (loaded.sampler_arg, loaded.metrics_exporter, loaded.otlp_endpoint) == (0.5, ("otlp",),
+                                                                                   "http://localhost:4318")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and len(loaded.problems) == 3
+    assert lines[0] == ("otel-distro: configure() argument sampler_arg='5.0' is invalid (accepted: a number from 0 "
+                        "to 1); using 0.5 (environment)")
+    assert lines[1].startswith("otel-distro: configure() argument metrics_exporter='prometheus,x' is invalid")
+    assert "configure() argument otlp_endpoint='4318'" in lines[2] and "URL" in lines[2]
+    assert loaded.sources["sampler_arg"] == "environment"
+
+
+def test_an_invalid_configure_argument_in_strict_mode_exits_2() -> None:
+    with pytest.raises(SystemExit) as stopped:
+        load({"OTEL_DISTRO_STRICT": "true"}, report=False).with_overrides(sampler_arg=5.0)
+    assert stopped.value.code == 2
+
+
+def test_configure_with_one_exporter_named_as_text_starts_it() -> None:
+    code = ("import otel_distro; t = otel_distro.configure(service_name='one', metrics_exporter='prometheus', "
+            "traces_exporter='none', logs_exporter='none', system_metrics=False); "
+            "print(t.settings.metrics_exporter, t.pull_endpoint is not None); otel_distro.shutdown()")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_EXPORTER_PROMETHEUS_PORT"] = "0"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["('prometheus',)", "True"], done.stdout
 
 
 def test_distro_defaults_never_overwrite_the_user() -> None:

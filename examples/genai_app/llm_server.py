@@ -6,7 +6,14 @@ Serves on 127.0.0.1 (free port by default):
   events) when ``stream`` is true; the last chunk carries ``usage`` when
   ``stream_options.include_usage`` is true, as OpenAI does;
 * ``POST /v1/embeddings``;
-* ``GET /v1/models``.
+* ``GET /v1/models``;
+* ``POST /v1/messages`` — the Anthropic Messages API, plain or streamed, in
+  Anthropic's own format (see :mod:`examples.genai_app.anthropic_api`;
+  ``ANTHROPIC_BASE_URL`` is ``server.root_url``).
+
+A chat request offering ``tools`` and holding no tool result yet is answered
+with one call of each offered tool (string parameters set to ``"Paris"``), as
+an agent framework expects; once the tool results are in, with the reply text.
 
 Usage is deterministic: prompt tokens are the whitespace-separated words of
 the messages plus 3 per message, completion tokens the words of the reply
@@ -35,6 +42,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from examples.genai_app import anthropic_api
+
 REPLY = ("OpenTelemetry gives every service traces, metrics and logs; this reply comes from the "
          "local test model, so it costs nothing to produce.")
 _CACHED = re.compile(r"cached=(\d+)")
@@ -61,6 +70,22 @@ def cached_tokens(messages: list[dict[str, Any]], prompt_tokens: int) -> int:
 def reply_words(max_tokens: int | None) -> list[str]:
     words = REPLY.split()
     return words[:max_tokens] if max_tokens else words
+
+
+def tool_calls(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """One call of each offered tool, until the conversation holds a tool result."""
+    tools = request.get("tools") or []
+    if not tools or any(m.get("role") == "tool" for m in request.get("messages") or []):
+        return []
+    calls = []
+    for n, tool in enumerate(tools):
+        function = tool.get("function") or {}
+        params = function.get("parameters") or {}
+        arguments = {name: "Paris" for name, spec in (params.get("properties") or {}).items()
+                     if spec.get("type") == "string"}
+        calls.append({"id": f"call_{n}_{uuid.uuid4().hex[:8]}", "type": "function",
+                      "function": {"name": function.get("name"), "arguments": json.dumps(arguments)}})
+    return calls
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -99,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = self.path.rstrip("/")
         model = str(request.get("model") or "")
+        if path.endswith("/messages"):
+            self._anthropic(request, model)
+            return
         if model.startswith("fail"):
             self._error(500, f"model {model} failed on purpose")
             return
@@ -123,18 +151,18 @@ class _Handler(BaseHTTPRequestHandler):
         created = int(time.time())
         usage = self._usage(request, len(words))
         if not request.get("stream"):
+            calls = tool_calls(request)
+            message: dict[str, Any] = {"role": "assistant", "content": None if calls else " ".join(words)}
+            if calls:
+                message["tool_calls"] = calls
             self._json(200, {
                 "id": ident, "object": "chat.completion", "created": created, "model": model,
                 "system_fingerprint": "fp_local",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": " ".join(words)},
-                             "finish_reason": "stop", "logprobs": None}],
+                "choices": [{"index": 0, "message": message,
+                             "finish_reason": "tool_calls" if calls else "stop", "logprobs": None}],
                 "usage": usage})
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self._start_events()
         base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
                 "system_fingerprint": "fp_local"}
         self._event({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
@@ -147,6 +175,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._event({**base, "choices": [], "usage": usage})
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
+
+    def _anthropic(self, request: dict[str, Any], model: str) -> None:
+        if model.startswith("fail"):
+            self._json(500, anthropic_api.error(f"model {model} failed on purpose"))
+            return
+        words = reply_words(request.get("max_tokens"))
+        if not request.get("stream"):
+            self._json(200, anthropic_api.message(request, model, words))
+            return
+        self._start_events()
+        for name, data in anthropic_api.stream_events(request, model, words):
+            self._chunk(f"event: {name}\n".encode() + b"data: " + json.dumps(data).encode() + b"\n\n")
+        self._chunk(b"")
+
+    def _start_events(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
 
     def _event(self, body: dict[str, Any]) -> None:
         self._chunk(b"data: " + json.dumps(body).encode() + b"\n\n")
@@ -178,6 +226,11 @@ class LLMServer:
     def base_url(self) -> str:
         """What OPENAI_BASE_URL should be."""
         return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def root_url(self) -> str:
+        """What ANTHROPIC_BASE_URL should be (the client adds /v1/messages)."""
+        return f"http://{self.host}:{self.port}"
 
     def serve(self) -> LLMServer:
         self._thread.start()

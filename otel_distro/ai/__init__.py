@@ -2,7 +2,7 @@
 
 Two ways in:
 
-* no code: GenAI spans of any instrumentation (opentelemetry-instrumentation-openai-v2 ...)
+* no code: GenAI spans of any instrumentation (opentelemetry-instrumentation-genai-openai ...)
   are priced when they end (see :mod:`otel_distro.ai.spans`);
 * for what no instrumentation sees::
 
@@ -36,10 +36,11 @@ from otel_distro.ai import semconv
 from otel_distro.ai.spans import IN_API_CALL, GenAISampler, GenAISpanProcessor
 
 if TYPE_CHECKING:
+    from otel_distro.ai.budgets import Budget, BudgetCrossed
     from otel_distro.ai.meters import GenAIMeters
     from otel_distro.ai.pricing import Cost, Override, Price
 
-__all__ = ["LLMCall", "Price", "estimate_cost", "llm_call", "record_call"]
+__all__ = ["LLMCall", "Price", "estimate_cost", "llm_call", "on_budget_crossed", "record_call"]
 
 _log = logging.getLogger("otel_distro")
 
@@ -84,6 +85,12 @@ class MetersOnFirstUse:
     def record(self, *args: Any, **kwargs: Any) -> float | None:
         return self.get().record(*args, **kwargs)
 
+    def record_agent_run(self, *args: Any) -> None:
+        self.get().record_agent_run(*args)
+
+    def record_tool_call(self, *args: Any) -> None:
+        self.get().record_tool_call(*args)
+
     def drain(self) -> None:
         made = self._made
         if made is not None:
@@ -92,12 +99,16 @@ class MetersOnFirstUse:
 
 def _meters_on_first_use(meter_provider: Any, chosen: Any, overrides: Sequence[Override],
                          follow_updates: bool = False) -> MetersOnFirstUse:
+    budgets = _budgets(chosen)
+
     def make() -> GenAIMeters:
+        from otel_distro.ai.budgets import BudgetBook
         from otel_distro.ai.meters import GenAIMeters
         from otel_distro.ai.pricing import PriceBook
 
         return GenAIMeters(meter_provider, PriceBook(overrides, follow_updates=follow_updates),
-                           chosen.ai_cost_attributes, chosen.metric_attribute_value_limit)
+                           chosen.ai_cost_attributes, chosen.metric_attribute_value_limit,
+                           BudgetBook(budgets, _budget_callbacks) if budgets else None)
 
     return MetersOnFirstUse(make, chosen.ai_cost_attributes)
 
@@ -128,6 +139,26 @@ class Runtime:
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
+
+
+_budget_callbacks: list[Callable[[Any], Any]] = []
+
+
+def on_budget_crossed(callback: Callable[[BudgetCrossed], Any]) -> None:
+    """Call ``callback(BudgetCrossed)`` once per budget and period when this process's spend passes its limit.
+
+    Budgets come from ``OTEL_DISTRO_AI_BUDGETS_FILE``; the callback runs on a thread of its own.
+    """
+    _budget_callbacks.append(callback)
+
+
+def _budgets(chosen: Any) -> list[Budget]:
+    """The budget file's entries, read now: its problems are reported at start-up."""
+    if not chosen.ai_budgets_file:
+        return []
+    from otel_distro.ai.budgets import load
+
+    return load(chosen.ai_budgets_file, chosen.ai_cost_attributes)
 
 
 def _overrides(chosen: Any) -> list[Override]:
@@ -173,10 +204,16 @@ def install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime |
 
 def _install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime:
     global _runtime
+    from otel_distro._sdk_private import ending_span
+    from otel_distro.ai import content
+
+    if ending_span.rewrite.probe(ending_span._probe_rewrite):
+        tracer_provider.add_span_processor(content.ContentSpanProcessor(content.policy_from_settings(chosen)))
     meters = _meters_on_first_use(meter_provider, chosen, _overrides(chosen),
                                   follow_updates=bool(chosen.ai_prices_update_url))
     processor = None
     if chosen.ai_span_metrics:
+        ending_span.add_attributes.probe(ending_span._probe)
         processor = GenAISpanProcessor(meters, meter_provider)
         if not isinstance(tracer_provider.sampler, GenAISampler):
             tracer_provider.sampler = GenAISampler(tracer_provider.sampler)
@@ -202,6 +239,22 @@ def _start_updates(url: str) -> Any:
         _log.warning("otel-distro: OTEL_DISTRO_AI_PRICES_UPDATE_URL=%s: price updates not started: %s",
                      url, err)
         return None
+
+
+def instrumented(name: str, chosen: Any) -> None:
+    """Called by the distro after it ran the instrumentor of entry point ``name``."""
+    if name == "openai" and chosen.ai_stream_usage:
+        from otel_distro.ai import stream_usage
+
+        stream_usage.install()
+
+
+def instrumentor_options(name: str) -> dict[str, Any]:
+    """Options the distro passes to a GenAI instrumentor."""
+    if name == "openai_agents":
+        # Otherwise the agents library also sends every trace to OpenAI's hosted tracing, unasked.
+        return {"disable_openai_trace_export": True}
+    return {}
 
 
 def uninstall() -> None:
@@ -248,6 +301,13 @@ def record_call(provider: str, model: str, operation: str = "chat", *, duration_
         return None
 
 
+def _span_cost(cost: float | None, from_provider: bool) -> dict[str, Any]:
+    if cost is None:
+        return {semconv.COST_UNPRICED_REASON: semconv.UNKNOWN_MODEL}
+    return {semconv.USAGE_COST_AMOUNT: cost, semconv.USAGE_COST_CURRENCY: "USD",
+            semconv.USAGE_COST_SOURCE: semconv.SOURCE_PROVIDER if from_provider else semconv.SOURCE_LOCAL}
+
+
 def estimate_cost(provider: str, model: str, input_tokens: int, output_tokens: int,
                   cache_read_tokens: int = 0, cache_write_tokens: int = 0) -> Cost | None:
     """What a call would cost (nothing recorded); None when the model has no price."""
@@ -275,6 +335,10 @@ class LLMCall:
         self._token: Any = None
         self._start = 0.0
         self._runtime: Runtime | None = None
+        self._usage_recorded = False
+        self._last_chunk: float | None = None
+        self._first_chunk_s: float | None = None
+        self._chunk_gaps: list[float] = []
 
     def __enter__(self) -> LLMCall:
         try:
@@ -310,6 +374,7 @@ class LLMCall:
         ``input_tokens`` includes the cached ones, as in the semantic conventions.
         """
         self._response_model = response_model
+        self._usage_recorded = True
         span = self._span
         if span is not None and span.is_recording():
             span.set_attribute(semconv.USAGE_INPUT_TOKENS, input_tokens)
@@ -327,21 +392,43 @@ class LLMCall:
                 output_tokens=output_tokens, cache_read_tokens=cache_read_tokens,
                 cache_write_tokens=cache_write_tokens, response_model=response_model,
                 server_address=self.server_address, provider_cost=provider_cost,
-                extra=_baggage_values(meters.cost_attributes))
+                extra=_baggage_values(meters.cost_attributes),
+                span_context=span.get_span_context() if span is not None else None)
         except Exception as err:
             _log.warning("otel-distro: recording LLM usage failed: %s: %s", type(err).__name__, err)
             self.cost = None
+        if span is not None and span.is_recording():
+            span.set_attributes(_span_cost(self.cost, provider_cost is not None))
         return self.cost
+
+    def chunk_received(self) -> None:
+        """Call once per chunk of a streamed response: time to first chunk and time per output chunk."""
+        now = time.perf_counter()
+        if self._last_chunk is None:
+            self._first_chunk_s = now - self._start
+        elif len(self._chunk_gaps) < 10_000:
+            self._chunk_gaps.append(now - self._last_chunk)
+        self._last_chunk = now
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         duration = time.perf_counter() - self._start
         error_type = exc_type.__qualname__ if exc_type is not None else None
+        # A call that ended with no usage is counted unpriced, never as nothing.
+        reason = None
+        if not self._usage_recorded and error_type is None:
+            reason = semconv.STREAM_WITHOUT_USAGE if self._first_chunk_s is not None else semconv.NO_USAGE
         try:
-            (self._runtime or _current()).meters.record(
+            meters = (self._runtime or _current()).meters
+            meters.record(
                 self.provider, self.model, self.operation, duration_s=duration,
                 response_model=self._response_model, server_address=self.server_address,
-                error_type=error_type)
+                error_type=error_type, unpriced_reason=reason)
+            if self._first_chunk_s is not None:
+                meters.record_stream_timing(self.provider, self.model, self.operation, self._first_chunk_s,
+                                            self._chunk_gaps)
+            if reason is not None and self._span is not None and self._span.is_recording():
+                self._span.set_attribute(semconv.COST_UNPRICED_REASON, reason)
         except Exception as err:
             _log.warning("otel-distro: recording an LLM call failed: %s: %s", type(err).__name__, err)
         finally:

@@ -15,6 +15,21 @@ OPERATION_DURATION = "gen_ai.client.operation.duration"
 COST = "gen_ai.client.cost"
 CACHE_SAVINGS = "gen_ai.client.cache_savings"
 UNPRICED_CALLS = "gen_ai.client.unpriced_calls"
+# Streaming (semconv names; recorded by the distro for llm_call streams, by util-genai for its own spans).
+TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
+# Agents and tools, derived from invoke_agent / execute_tool spans. The distro's names: util-genai's
+# gen_ai.invoke_agent.duration / gen_ai.execute_tool.duration exist only for its own spans.
+AGENT_RUN_DURATION = "gen_ai.agent.run.duration"
+AGENT_TOKEN_USAGE = "gen_ai.agent.token.usage"
+TOOL_CALL_DURATION = "gen_ai.tool.call.duration"
+# Budgets (the distro's): spend since start-up and the limit, by budget name and period.
+BUDGET_SPEND = "gen_ai.budget.spend"
+BUDGET_LIMIT = "gen_ai.budget.limit"
+BUDGET = "budget"
+BUDGET_PERIOD = "period"
+AGENT_DURATION_BUCKETS: tuple[float, ...] = (
+    0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6)
 
 TOKEN_BUCKETS: tuple[float, ...] = (
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -32,6 +47,10 @@ SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 ERROR_TYPE = "error.type"
 COST_SOURCE = "cost.source"
+UNPRICED_REASON = "reason"  # on gen_ai.client.unpriced_calls
+AGENT_NAME = "gen_ai.agent.name"
+TOOL_NAME = "gen_ai.tool.name"
+REQUEST_STREAM = "gen_ai.request.stream"
 
 USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"  # includes cached input tokens
 USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
@@ -51,6 +70,18 @@ USAGE_CACHE_CREATION_FLAT = "gen_ai.usage.cache_creation_input_tokens"  # OpenLL
 USAGE_COST_AMOUNT = "gen_ai.usage.cost.amount"
 USAGE_COST_CURRENCY = "gen_ai.usage.cost.currency"
 USAGE_COST_SOURCE = "gen_ai.usage.cost.source"
+
+# The distro's own span attributes (no convention exists): on a call with no price, why; on the local
+# root span and every agent run span, the summed cost of the calls under it (USD), how many calls, and
+# how many of them had no price (their cost is missing from the sum).
+COST_UNPRICED_REASON = "otel_distro.gen_ai.cost.unpriced_reason"
+COST_TOTAL = "otel_distro.gen_ai.cost.total"
+CALLS_TOTAL = "otel_distro.gen_ai.calls"
+UNPRICED_TOTAL = "otel_distro.gen_ai.unpriced_calls"
+# Why a call has no price.
+UNKNOWN_MODEL = "unknown_model"
+NO_USAGE = "no_usage"
+STREAM_WITHOUT_USAGE = "stream_without_usage"
 
 # Token types of gen_ai.client.token.usage and gen_ai.client.cost.
 INPUT = "input"

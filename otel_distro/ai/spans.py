@@ -15,9 +15,19 @@ numbers right:
   :func:`otel_distro.ai.llm_call` (its own, and the instrumentation's within
   it) are skipped: the API records the call itself.
 * **No double counting with instrumentations that record the semconv
-  histograms themselves** (opentelemetry-instrumentation-openai-v2 does): for a
-  span whose instrumentation scope owns a ``gen_ai.client.token.usage``
-  instrument, only cost, savings and unpriced calls are derived.
+  histograms themselves** (the opentelemetry-instrumentation-genai-* family
+  does): for a span whose instrumentation scope owns a ``gen_ai.client.token.usage``
+  instrument (or that sits inside such a span), only cost, savings and unpriced
+  calls are derived.
+* **Nested spans of one call count once** (an instrumentation's span around
+  the anthropic client's own span): the innermost span reporting usage is
+  counted; the others only carry its cost.
+
+Every counted call's span gets its cost (``gen_ai.usage.cost.*``) or the reason
+it has none, written while the span ends (the ``_on_ending`` hook, before any
+exporter sees it); the local root span and every ``invoke_agent`` span get the
+summed cost of the calls under them. ``invoke_agent`` and ``execute_tool``
+spans become agent-run and tool-call metrics.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import baggage
@@ -33,9 +43,11 @@ from opentelemetry import context as context_api
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind, StatusCode, TraceState
+from opentelemetry.trace import Link, SpanKind, StatusCode, TraceState, get_current_span
 from opentelemetry.util.types import Attributes
 
+from otel_distro._internal_errors import report_internal_error
+from otel_distro._sdk_private import ending_span
 from otel_distro.ai import semconv
 
 if TYPE_CHECKING:
@@ -50,6 +62,8 @@ IN_API_CALL = context_api.create_key("otel_distro.ai.in_api_call")
 _START_KEYS = (semconv.OPERATION_NAME, semconv.PROVIDER_NAME, semconv.SYSTEM)
 # Scopes known to record gen_ai.client.token.usage themselves, when their meter cannot be inspected.
 _KNOWN_METRIC_SCOPES = frozenset({"opentelemetry.instrumentation.openai_v2",
+                                  "opentelemetry.instrumentation.genai.openai",
+                                  "opentelemetry.instrumentation.genai.anthropic",
                                   "opentelemetry.util.genai.handler"})
 
 
@@ -83,6 +97,40 @@ def _first(attrs: Mapping[str, Any], *keys: str) -> Any:
     return None
 
 
+def _usage(attrs: Mapping[str, Any]) -> tuple[int | None, int | None, int, int]:
+    """Input (cached included), output, cache-read and cache-write tokens, current or previous names."""
+    return (_int(_first(attrs, semconv.USAGE_INPUT_TOKENS, semconv.USAGE_PROMPT_TOKENS)),
+            _int(_first(attrs, semconv.USAGE_OUTPUT_TOKENS, semconv.USAGE_COMPLETION_TOKENS)),
+            _int(_first(attrs, semconv.USAGE_CACHE_READ, semconv.USAGE_CACHE_READ_FLAT)) or 0,
+            _int(_first(attrs, semconv.USAGE_CACHE_WRITE, semconv.USAGE_CACHE_CREATION,
+                        semconv.USAGE_CACHE_CREATION_FLAT)) or 0)
+
+
+def _duration(span: ReadableSpan) -> float | None:
+    if span.start_time is None or span.end_time is None:
+        return None
+    return max(span.end_time - span.start_time, 0) / 1e9
+
+
+def _error_type(span: ReadableSpan, attrs: Mapping[str, Any]) -> str | None:
+    error_type = attrs.get(semconv.ERROR_TYPE)
+    if error_type is None and span.status is not None and span.status.status_code is StatusCode.ERROR:
+        return "_OTHER"
+    return None if error_type is None else str(error_type)
+
+
+def _cost_attributes(cost: float | None, reason: str | None, source: str) -> dict[str, Any]:
+    """A call's cost as span attributes: the proposed gen_ai.usage.cost.*, or why it has none."""
+    if cost is None:
+        return {semconv.COST_UNPRICED_REASON: reason or semconv.UNKNOWN_MODEL}
+    return {semconv.USAGE_COST_AMOUNT: cost, semconv.USAGE_COST_CURRENCY: "USD", semconv.USAGE_COST_SOURCE: source}
+
+
+def _sums(entry: _Open) -> dict[str, Any]:
+    return {semconv.COST_TOTAL: entry.cost, semconv.CALLS_TOTAL: entry.calls,
+            semconv.UNPRICED_TOTAL: entry.unpriced}
+
+
 def _int(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
@@ -92,94 +140,200 @@ def _int(value: Any) -> int | None:
         return None
 
 
+class _Open:
+    """What the processor keeps about one recording span of this process until it ends."""
+
+    __slots__ = ("agent", "calls", "cost", "covered", "extra", "inference", "input_tokens", "output_tokens",
+                 "own_metrics", "parent", "root", "skip", "span", "span_id", "unpriced")
+
+    def __init__(self, span: Any, span_id: int, parent: _Open | None, inference: bool, is_agent: bool,
+                 skip: bool) -> None:
+        self.span = span
+        self.span_id = span_id
+        self.parent = parent
+        self.root: _Open = parent.root if parent is not None else self
+        self.agent: _Open | None = self if is_agent else (parent.agent if parent is not None else None)
+        self.inference = inference
+        self.skip = skip
+        self.covered: float | bool | None = False  # an inner span counted this call (its cost, None: unpriced)
+        self.own_metrics = False
+        self.extra: dict[str, str] | None = None
+        self.cost = 0.0
+        self.calls = self.unpriced = self.input_tokens = self.output_tokens = 0
+
+    def inference_ancestors(self) -> Iterator[_Open]:
+        entry = self.parent
+        while entry is not None:
+            if entry.inference:
+                yield entry
+            entry = entry.parent
+
+    def cost_owners(self) -> Iterator[_Open]:
+        """The spans that carry the summed cost of this call: every enclosing agent run, and the local root."""
+        agent = self.agent if self.agent is not self else (self.parent.agent if self.parent else None)
+        while agent is not None:
+            yield agent
+            agent = agent.parent.agent if agent.parent is not None else None
+        if self.root is not self and self.root.agent is not self.root:
+            yield self.root
+
+
 class GenAISpanProcessor(SpanProcessor):
-    """Derives tokens, duration, cost, savings and unpriced calls from ended GenAI spans."""
+    """Prices ended GenAI spans (metrics and span attributes), sums cost onto root and agent spans.
+
+    Nested inference spans (an instrumentation's span around a client library's own, as the anthropic SDK
+    emits) are one call: the innermost span that reports usage is counted, the spans around it only carry
+    its cost; a call none of whose spans report usage is counted once, as unpriced, by the outermost.
+    """
 
     def __init__(self, meters: GenAIMeters | MetersOnFirstUse, meter_provider: Any = None) -> None:
         self._meters = meters
         self._meter_provider = meter_provider
         self._cost_keys = meters.cost_attributes
-        self._skip: set[int] = set()
-        self._baggage: dict[int, dict[str, str]] = {}
+        self._open: dict[int, _Open] = {}
         self._scope_records_metrics: dict[str, bool] = {}
         self._lock = threading.Lock()
-        self._failed = False
         self._warned_currency: set[tuple[str, str]] = set()
 
     # ----------------------------------------------------------- per span
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            self._start(span, parent_context)
+        except Exception as err:
+            report_internal_error("ai.span_start", "a span was not followed for GenAI cost", err)
+
+    def _start(self, span: Span, parent_context: Context | None) -> None:
         ctx = parent_context if parent_context is not None else context_api.get_current()
-        if ctx.get(IN_API_CALL):
-            self._remember(self._skip, span)
+        parent_context_ = get_current_span(ctx).get_span_context()
+        parent = None if parent_context_.is_remote else self._open.get(parent_context_.span_id)
+        attrs = span.attributes or {}
+        operation = attrs.get(semconv.OPERATION_NAME)
+        genai = operation is not None or semconv.PROVIDER_NAME in attrs or semconv.SYSTEM in attrs
+        span_id = span.get_span_context().span_id
+        if not genai and parent is not None:
+            self._open[span_id] = parent  # an ordinary span: it shares its parent's root, agent and call
             return
-        if self._cost_keys:
+        entry = _Open(span, span_id, parent, genai and operation not in semconv.NOT_INFERENCE,
+                      operation == "invoke_agent", genai and bool(ctx.get(IN_API_CALL)))
+        if genai:
+            scope = span.instrumentation_scope
+            entry.own_metrics = self._records_own_metrics(scope.name if scope is not None else "")
+        if genai and self._cost_keys:
             found = {}
             for key in self._cost_keys:
                 value = baggage.get_baggage(key, ctx)
                 if value is not None:
                     found[key] = value
-            if found:
-                span_id = span.get_span_context().span_id
-                with self._lock:
-                    if len(self._baggage) > 50_000:  # spans that never end must not leak
-                        self._baggage.clear()
-                    self._baggage[span_id] = found
+            entry.extra = found or None
+        if len(self._open) > 50_000:  # spans that never end must not leak
+            self._open.clear()
+        self._open[span_id] = entry
 
     def skip(self, span: Any) -> None:
         """Do not count this span: its call is recorded through the API."""
-        self._remember(self._skip, span)
+        entry = self._open.get(span.get_span_context().span_id)
+        if entry is not None:
+            entry.skip = True
 
-    def _remember(self, where: set[int], span: Any) -> None:
-        with self._lock:
-            if len(where) > 50_000:
-                where.clear()
-            where.add(span.get_span_context().span_id)
+    def _on_ending(self, span: Span) -> None:
+        # Runs (SDK >= 1.44) before any processor's on_end: the span's own attributes can still be completed.
+        self._finish(span, writable=True)
 
     def on_end(self, span: ReadableSpan) -> None:
+        self._finish(span, writable=False)
+
+    def _finish(self, span: ReadableSpan, writable: bool) -> None:
         try:
             span_id = span.context.span_id if span.context is not None else 0
-            if self._skip and span_id in self._skip:
-                with self._lock:
-                    self._skip.discard(span_id)
+            entry = self._open.pop(span_id, None)
+            if entry is None or entry.span_id != span_id:  # gone, or an ordinary span sharing its parent's
                 return
-            extra = self._baggage.pop(span_id, None) if self._baggage else None
-            attrs = span.attributes
-            if not attrs:
-                return
+            attrs = span.attributes or {}
             operation = attrs.get(semconv.OPERATION_NAME)
-            provider = _first(attrs, semconv.PROVIDER_NAME, semconv.SYSTEM)
-            if provider is None or operation in semconv.NOT_INFERENCE:
-                return
-            self._record(span, attrs, str(provider), str(operation or "chat"), extra)
+            if not entry.inference and not entry.skip and _announced_late(attrs, operation):
+                self._follow_late(span, entry)
+            written: dict[str, Any] = {}
+            if entry.inference and entry.skip:
+                self._account_api_call(entry, attrs)
+            elif entry.inference:
+                written = self._finish_call(span, entry, attrs, str(operation or "chat"))
+            elif operation == "invoke_agent":
+                self._meters.record_agent_run(str(attrs.get(semconv.AGENT_NAME) or "unknown"),
+                                              _duration(span), _error_type(span, attrs),
+                                              entry.input_tokens, entry.output_tokens)
+            elif operation == "execute_tool":
+                self._meters.record_tool_call(str(attrs.get(semconv.TOOL_NAME) or "unknown"),
+                                              _duration(span), _error_type(span, attrs))
+            if (entry.calls and entry.root is entry) or entry.agent is entry:
+                written.update(_sums(entry))
+            if written and writable:
+                ending_span.add_attributes(span, written)
         except Exception as err:  # never break the host; say it once
-            if not self._failed:
-                self._failed = True
-                _log.warning("otel-distro: deriving GenAI metrics from a span failed: %s: %s",
-                             type(err).__name__, err)
+            report_internal_error("ai.span_end", "deriving GenAI metrics from a span failed", err)
 
-    def _record(self, span: ReadableSpan, attrs: Mapping[str, Any], provider: str, operation: str,
-                extra: dict[str, str] | None) -> None:
-        model = attrs.get(semconv.REQUEST_MODEL) or attrs.get(semconv.RESPONSE_MODEL) or "unknown"
-        input_tokens = _int(_first(attrs, semconv.USAGE_INPUT_TOKENS, semconv.USAGE_PROMPT_TOKENS))
-        output_tokens = _int(_first(attrs, semconv.USAGE_OUTPUT_TOKENS, semconv.USAGE_COMPLETION_TOKENS))
-        cache_read = _int(_first(attrs, semconv.USAGE_CACHE_READ, semconv.USAGE_CACHE_READ_FLAT)) or 0
-        cache_write = _int(_first(attrs, semconv.USAGE_CACHE_WRITE, semconv.USAGE_CACHE_CREATION,
-                                  semconv.USAGE_CACHE_CREATION_FLAT)) or 0
-        duration = None
-        if span.start_time is not None and span.end_time is not None:
-            duration = max(span.end_time - span.start_time, 0) / 1e9
-        error_type = attrs.get(semconv.ERROR_TYPE)
-        if error_type is None and span.status is not None and span.status.status_code is StatusCode.ERROR:
-            error_type = "_OTHER"
-        scope = span.instrumentation_scope.name if span.instrumentation_scope is not None else ""
-        provider_cost = self._provider_cost(attrs, provider, str(model))
-        self._meters.record(
-            provider, str(model), operation, duration_s=duration, input_tokens=input_tokens,
-            output_tokens=output_tokens, cache_read_tokens=cache_read, cache_write_tokens=cache_write,
+    def _follow_late(self, span: ReadableSpan, entry: _Open) -> None:
+        """A span that said it is a GenAI call only after it started (hand-made spans often do) is priced too."""
+        entry.inference = True
+        scope = span.instrumentation_scope
+        entry.own_metrics = self._records_own_metrics(scope.name if scope is not None else "")
+
+    def _account_api_call(self, entry: _Open, attrs: Mapping[str, Any]) -> None:
+        """A call llm_call() recorded: only its cost (set on the span by the API) goes to the sums."""
+        amount = attrs.get(semconv.USAGE_COST_AMOUNT)
+        if isinstance(amount, int | float) and not isinstance(amount, bool):
+            self._add_to_owners(entry, float(amount), 0, 0)
+        elif semconv.COST_UNPRICED_REASON in attrs:
+            self._add_to_owners(entry, None, 0, 0)
+
+    def _finish_call(self, span: ReadableSpan, entry: _Open, attrs: Mapping[str, Any],
+                     operation: str) -> dict[str, Any]:
+        provider = str(_first(attrs, semconv.PROVIDER_NAME, semconv.SYSTEM) or "unknown")
+        if entry.covered is not False:  # an inner span of the same call was counted
+            return _cost_attributes(entry.covered, None, semconv.SOURCE_LOCAL)
+        usage = _usage(attrs)
+        has_usage = usage[0] is not None or usage[1] is not None
+        nested = next(entry.inference_ancestors(), None) is not None
+        if not has_usage and nested and _error_type(span, attrs) is None:
+            return {}  # the span around this one may report the usage: it counts the call
+        model = str(attrs.get(semconv.REQUEST_MODEL) or attrs.get(semconv.RESPONSE_MODEL) or "unknown")
+        provider_cost = self._provider_cost(attrs, provider, model)
+        error_type = _error_type(span, attrs)
+        reason = None
+        if not has_usage and provider_cost is None and error_type is None:
+            reason = semconv.STREAM_WITHOUT_USAGE if attrs.get(semconv.REQUEST_STREAM) else semconv.NO_USAGE
+        own_metrics = entry.own_metrics or any(a.own_metrics for a in entry.inference_ancestors())
+        agent = entry.agent.span.attributes.get(semconv.AGENT_NAME) if entry.agent is not None else None
+        cost = self._meters.record(
+            provider, model, operation, duration_s=_duration(span), input_tokens=usage[0],
+            output_tokens=usage[1], cache_read_tokens=usage[2], cache_write_tokens=usage[3],
             response_model=attrs.get(semconv.RESPONSE_MODEL), server_address=attrs.get(semconv.SERVER_ADDRESS),
             server_port=_int(attrs.get(semconv.SERVER_PORT)), error_type=error_type and str(error_type),
-            provider_cost=provider_cost, tokens_and_duration=not self._records_own_metrics(scope), extra=extra)
+            provider_cost=provider_cost, tokens_and_duration=not own_metrics, extra=entry.extra,
+            span_context=span.context, agent=agent and str(agent), unpriced_reason=reason)
+        if error_type is not None and not has_usage:
+            return {}
+        for ancestor in entry.inference_ancestors():
+            ancestor.covered = cost
+        self._add_to_owners(entry, cost, usage[0] or 0, usage[1] or 0)
+        if cost is None:
+            return {semconv.COST_UNPRICED_REASON: reason or semconv.UNKNOWN_MODEL}
+        if provider_cost is not None:
+            return {}  # the span carries the provider's figure already
+        return _cost_attributes(cost, reason, semconv.SOURCE_LOCAL)
+
+    def _add_to_owners(self, entry: _Open, cost: float | None, input_tokens: int, output_tokens: int) -> None:
+        with self._lock:
+            for owner in entry.cost_owners():
+                owner.calls += 1
+                owner.input_tokens += input_tokens
+                owner.output_tokens += output_tokens
+                if cost is None:
+                    owner.unpriced += 1
+                else:
+                    owner.cost += cost
+                if owner.span.is_recording():
+                    owner.span.set_attributes(_sums(owner))
 
     def _provider_cost(self, attrs: Mapping[str, Any], provider: str, model: str) -> float | None:
         """A cost the provider reported (``gen_ai.usage.cost.*``, source provider, in USD), or None.
@@ -232,3 +386,9 @@ class GenAISpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _announced_late(attrs: Mapping[str, Any], operation: Any) -> bool:
+    """Whether a span's final attributes name a GenAI inference call its start attributes did not announce."""
+    provider = semconv.PROVIDER_NAME in attrs or semconv.SYSTEM in attrs
+    return provider and operation not in semconv.NOT_INFERENCE and operation not in ("invoke_agent", "execute_tool")

@@ -27,6 +27,7 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Status, StatusCode
 
 from otel_distro._internal_errors import report_internal_error
+from otel_distro._sdk_private import fastapi_telemetry
 from otel_distro.integrations.histogram_points import HistogramPoints
 from otel_distro.integrations.server_span import ServerSpans
 from otel_distro.metrics import SECONDS_BUCKETS
@@ -67,7 +68,8 @@ def _propagation_headers() -> frozenset[bytes]:
     """The header names the configured propagators read (traceparent, baggage ... by default)."""
     try:
         return frozenset(f.lower().encode("latin-1") for f in propagate.get_global_textmap().fields)
-    except Exception:
+    except Exception as err:  # every request then goes through the propagators
+        report_internal_error("asgi.propagation_headers", "the propagators' header names could not be read", err)
         return frozenset()
 
 
@@ -243,59 +245,22 @@ class TelemetryMiddleware:
         known = method if method in _KNOWN_METHODS else "_OTHER"
         scheme = scope.get("scheme", "http")
         outer_root_path = scope.get("root_path", "")
-        span_attributes: dict[str, Any] = {
-            "http.request.method": known,
-            "url.scheme": scheme,
-            "url.path": scope.get("path", ""),
-            "network.protocol.version": scope.get("http_version", "1.1"),
-        }
-        if known != method:
-            span_attributes["http.request.method_original"] = method
-        client = scope.get("client")
-        if client:
-            span_attributes["client.address"] = client[0]
-        query = scope.get("query_string")
-        if query:
-            span_attributes["url.query"] = url_query(query)
-        headers = scope.get("headers") or []
-        # One pass over the headers for everything the span needs from them.
-        host = user_agent = content_length = None
-        chunked = False
-        propagation = self.propagation_headers
-        has_context = not propagation  # unknown fields: always ask the propagators
-        for name, value in headers:
-            name = name.lower()
-            if name == b"host":
-                host = value
-            elif name == b"user-agent":
-                user_agent = value
-            elif name == b"content-length":
-                content_length = value
-            elif name == b"transfer-encoding":
-                chunked = True
-            elif name in propagation:
-                has_context = True
-        address, port = server_address(host, scope, scheme)
-        if address:
-            span_attributes["server.address"] = address
-            if port:
-                span_attributes["server.port"] = port
-        if user_agent is not None:
-            span_attributes["user_agent.original"] = user_agent.decode("latin-1")
-        capture = self.capture
-        if capture.request:
-            capture.attributes("http.request.header", headers, capture.request, span_attributes)
-        # Most requests carry no context: skip the propagators' work for them.
-        parent = propagate.extract(headers, getter=_GETTER) if has_context else None
-        span = self.spans.start(known if known != "_OTHER" else "HTTP", parent, span_attributes)
-        outer = otel_context.get_current()
-        token = otel_context.attach(trace.set_span_in_context(span, parent))  # parent None: current
+        try:
+            span, parent, content_length, chunked = self._start(scope, method, known, scheme)
+            outer = otel_context.get_current()
+            token = otel_context.attach(trace.set_span_in_context(span, parent))  # parent None: current
+        except Exception as err:  # the request goes on untraced: telemetry never fails it
+            report_internal_error("asgi.start", "starting an HTTP request's span failed; the request was served "
+                                  "without one", err)
+            await self.app(scope, receive, send)
+            return
         active_key = (known, scheme)
         _ACTIVE.change(active_key, 1)
         status_code = 0
         sent_bytes = 0
         received_bytes = int(content_length) if content_length is not None and content_length.isdigit() else 0
         response_attributes: dict[str, Any] = {}
+        capture = self.capture
 
         async def send_and_note_status(message: MutableMapping[str, Any]) -> None:
             nonlocal status_code, sent_bytes
@@ -349,6 +314,57 @@ class TelemetryMiddleware:
             self._finish(span, scope, outer_root_path, known, scheme, status_code, error_type,
                          started, received_bytes, sent_bytes, response_attributes)
 
+    def _start(self, scope: Scope, method: str, known: str,
+               scheme: str) -> tuple[Any, Any, bytes | None, bool]:
+        """The request's SERVER span, the parent context it continues (None: the current one), the request's
+        Content-Length header and whether its body is chunked."""
+        span_attributes: dict[str, Any] = {
+            "http.request.method": known,
+            "url.scheme": scheme,
+            "url.path": scope.get("path", ""),
+            "network.protocol.version": scope.get("http_version", "1.1"),
+        }
+        if known != method:
+            span_attributes["http.request.method_original"] = method
+        client = scope.get("client")
+        if client:
+            span_attributes["client.address"] = client[0]
+        query = scope.get("query_string")
+        if query:
+            span_attributes["url.query"] = url_query(query)
+        headers = scope.get("headers") or []
+        # One pass over the headers for everything the span needs from them.
+        host = user_agent = content_length = None
+        chunked = False
+        propagation = self.propagation_headers
+        has_context = not propagation  # unknown fields: always ask the propagators
+        for name, value in headers:
+            name = name.lower()
+            if name == b"host":
+                host = value
+            elif name == b"user-agent":
+                user_agent = value
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name in propagation:
+                has_context = True
+        address, port = server_address(host, scope, scheme)
+        if address:
+            span_attributes["server.address"] = address
+            if port:
+                span_attributes["server.port"] = port
+        if user_agent is not None:
+            span_attributes["user_agent.original"] = user_agent.decode("latin-1")
+        capture = self.capture
+        if capture.request:
+            capture.attributes("http.request.header", headers, capture.request, span_attributes)
+        # Most requests carry no context: skip the propagators' work for them.
+        parent = propagate.extract(headers, getter=_GETTER) if has_context else None
+        span = self.spans.start(known if known != "_OTHER" else "HTTP", parent, span_attributes)
+        return span, parent, content_length, chunked
+
     def _finish(self, span: Any, scope: Scope, outer_root_path: str, method: str, scheme: str,
                 status_code: int, error_type: str | None, started: float, received_bytes: int,
                 sent_bytes: int, response_attributes: dict[str, Any]) -> None:
@@ -376,7 +392,7 @@ class TelemetryMiddleware:
             self.request_sizes.record(received_bytes, key, metric_attributes)
             self.response_sizes.record(sent_bytes, key, metric_attributes)
         except Exception as err:  # telemetry never breaks the response
-            report_internal_error("asgi.finish", "finishing a request's span and metrics failed", err)
+            report_internal_error("asgi.finish", "finishing an HTTP request's span or metrics failed", err)
 
 
 # ----------------------------------------------------------------- installation
@@ -414,14 +430,6 @@ def _app_set_up_its_own_telemetry(app: Any, stack: Any) -> bool:
     return False
 
 
-def _disable_fastapi_native_telemetry(app: Any) -> None:
-    # FastAPI >= 0.142 traces requests itself with the global providers: with our
-    # middleware in front, that would be a second span per request.
-    config = _fastapi_telemetry_config(app)
-    if config is not None:
-        config.update({"tracing": False, "metrics": False, "logs": False})
-
-
 def _app_classes() -> list[type]:
     """Starlette, and FastAPI (it builds its own middleware stack, without super())."""
     classes = []
@@ -449,7 +457,7 @@ def instrument(excluded_paths: Iterable[str], capture: HeaderCapture | None = No
             stack = _original(self)
             if _app_set_up_its_own_telemetry(self, stack):
                 return stack  # good manners: the app's own telemetry, with its own providers
-            _disable_fastapi_native_telemetry(self)
+            fastapi_telemetry.turn_off_native_telemetry(self)
             return TelemetryMiddleware(stack, excluded, capture=capture)
 
         cls.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]

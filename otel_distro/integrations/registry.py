@@ -59,6 +59,17 @@ def _after(module: str) -> Callable[[Settings], None]:
     return add
 
 
+def _genai_after(name: str) -> Callable[[Settings], None]:
+    """What the distro's GenAI support adds once a GenAI instrumentor ran (stream usage for OpenAI)."""
+
+    def add(chosen: Settings) -> None:
+        from otel_distro import ai
+
+        ai.instrumented(name, chosen)
+
+    return add
+
+
 @dataclass(frozen=True)
 class Integration:
     """One library the distro instruments, and how."""
@@ -129,8 +140,12 @@ INTEGRATIONS: tuple[Integration, ...] = (
                 modules=("pika",)),
     Integration("aio-pika", ("aio-pika",), "opentelemetry-instrumentation-aio-pika", None,
                 modules=("aio_pika",)),
-    Integration("openai", ("openai",), "opentelemetry-instrumentation-openai-v2", "openai",
-                modules=("openai",)),
+    Integration("openai", ("openai",), "opentelemetry-instrumentation-genai-openai", "openai",
+                after=_genai_after("openai"), modules=("openai",)),
+    Integration("anthropic", ("anthropic",), "opentelemetry-instrumentation-genai-anthropic", "anthropic",
+                after=_genai_after("anthropic"), modules=("anthropic",)),
+    Integration("openai_agents", ("openai-agents",), "opentelemetry-instrumentation-genai-openai-agents", "agents",
+                after=_genai_after("openai_agents"), modules=("agents",)),
 )
 BY_NAME: dict[str, Integration] = {integration.name: integration for integration in INTEGRATIONS}
 

@@ -1,4 +1,4 @@
-"""A FastAPI service that puts whatever it is sent into logs, extras, spans, events and exceptions.
+"""A FastAPI service that puts whatever it is sent into logs, extras, spans, events, exceptions and names.
 
 Started under opentelemetry-instrument by tests/test_redaction_service.py, which
 posts thousands of generated secrets in a few requests (loopback only).
@@ -51,6 +51,18 @@ def _place(case: dict) -> None:
     elif place == "span_name":
         with tracer.start_as_current_span(f"GET {text}"):
             pass
+    elif place == "event_name":
+        with tracer.start_as_current_span("handle named event") as span:
+            span.add_event(text)
+    elif place == "attribute_key":
+        with tracer.start_as_current_span("handle keyed form") as span:
+            span.set_attribute(text, "v")
+    elif place == "extra_key":
+        log.info("form keys received", extra={text: "v"})
+    elif place == "log_event_name":
+        log.info("event received", extra={"event.name": text})
+    elif place == "logger_name":
+        logging.getLogger(f"cases.{text}").warning("named logger")
 
 
 @app.post("/cases")

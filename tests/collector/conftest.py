@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from otel_distro import stack as stack_
+from otel_distro import stack_build
 from tests.conftest import free_port
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the shipped configs")
@@ -35,6 +36,28 @@ PROM_DIR = COLLECTOR / "prometheus"
 AM_DIR = COLLECTOR / "alertmanager"
 EMITTER = Path(__file__).with_name("emitter.py")
 SERVICE = "shop"
+
+
+# The chart's default values.yaml and values.schema.json (open-telemetry/opentelemetry-helm-charts,
+# chart 0.170.0), provided to the project as reference data; not shipped.
+CHART = Path("/work/shared/reference/opentelemetry-collector-chart")
+
+
+@pytest.fixture(scope="session")
+def built() -> stack_build.Built:
+    """The stack's binaries through `otel-distro stack build`'s own code path (.ci/run builds them first)."""
+    found = stack_build.find_built()
+    if found is None and not stack_build.go_available():
+        pytest.skip("Go is not installed: the Collector, Jaeger and VictoriaLogs cannot be built "
+                    "(`otel-distro stack build` needs Go 1.26)")
+    return found or stack_build.build()
+
+
+@pytest.fixture(scope="session")
+def chart() -> Path:
+    if not (CHART / "values.schema.json").is_file():
+        pytest.skip(f"the chart's values.yaml/values.schema.json are not at {CHART}")
+    return CHART
 
 
 def tool(name: str) -> str:

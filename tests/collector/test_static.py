@@ -1,5 +1,5 @@
-"""The Collector config checker on shipped and broken configs, plus static checks of
-compose, Helm values and Grafana files (their binaries cannot run here)."""
+"""The Collector config checker on shipped and broken configs (the built Collector judges: `otelcol
+validate`, `otelcol components`), plus static checks of compose, Helm values and Grafana files."""
 
 from __future__ import annotations
 
@@ -9,34 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from otel_distro.collector_check import Problem, check_config, check_config_data, load_components
+from otel_distro.collector_check import Problem, check_config, check_config_data, collector_components
+from otel_distro.stack_build import Built, CollectorManifest
 from tests.collector.conftest import COLLECTOR, yaml
 
 CONFIG = COLLECTOR / "otelcol-config.yaml"
 HELM = sorted((COLLECTOR / "k8s").glob("values-*.yaml"))
-VERSION = load_components().version
+VERSION = CollectorManifest.load().release
 
 
-def helm_config(path: Path) -> dict:
-    """The chart merges `config` over its defaults; a null value removes a default."""
-    def drop_nulls(node):
-        if isinstance(node, dict):
-            return {k: drop_nulls(v) for k, v in node.items() if v is not None}
-        return node
-    return drop_nulls(yaml.safe_load(path.read_text())["config"])
+def test_shipped_config_is_clean(built: Built) -> None:
+    assert check_config(CONFIG, binary=built.collector) == []
 
 
-def test_shipped_config_is_clean() -> None:
-    assert check_config(CONFIG) == []
-
-
-@pytest.mark.parametrize("path", HELM, ids=lambda p: p.name)
-def test_shipped_helm_configs_are_clean(path: Path) -> None:
-    assert check_config_data(helm_config(path), source=path.name) == []
-
-
-def _messages(data: dict) -> list[Problem]:
-    return check_config_data(data, source="broken.yaml")
+def _messages(data: dict, built: Built) -> list[Problem]:
+    return check_config_data(data, source="broken.yaml", components=collector_components(built.collector))
 
 
 def _base() -> dict:
@@ -47,7 +34,7 @@ SEEDED = {
     "unknown component type": (
         lambda c: c["exporters"].__setitem__("jaeger", {"endpoint": "x:14250"}) or
         c["service"]["pipelines"]["traces"]["exporters"].append("jaeger"),
-        "exporters.jaeger: unknown exporter type 'jaeger': not in the otelcol-contrib"),
+        "exporters.jaeger: unknown exporter type 'jaeger': not in the built Collector"),
     "undefined reference": (
         lambda c: c["service"]["pipelines"]["metrics"]["exporters"].append("prometheusremotewrite"),
         "service.pipelines.metrics.exporters[1]: 'prometheusremotewrite' is not defined under exporters"),
@@ -82,33 +69,24 @@ SEEDED = {
         "service.pipelines.logs: has no exporters"),
     "processor used as exporter": (
         lambda c: c["exporters"].__setitem__("batch", {}) or c["service"]["pipelines"]["logs"]["exporters"].append("batch"),
-        "exporters.batch: unknown exporter type 'batch': not in the otelcol-contrib " + VERSION + " manifest (it is one of the processors)"),
+        "exporters.batch: unknown exporter type 'batch': not in the built Collector " + VERSION + " (it is one of the processors)"),
 }
 
 
 @pytest.mark.parametrize("name", SEEDED)
-def test_each_seeded_problem_is_reported(name: str) -> None:
+def test_each_seeded_problem_is_reported(name: str, built: Built) -> None:
     mutate, expected = SEEDED[name]
     config = _base()
     mutate(config)
-    problems = _messages(config)
+    problems = _messages(config, built)
     assert any(expected in p.message and p.severity == "error" for p in problems), \
         f"expected {expected!r} in {[str(p) for p in problems]}"
 
 
-def test_deprecated_alias_is_a_warning_naming_the_new_type() -> None:
-    config = _base()
-    config["exporters"]["otlp/jaeger"] = config["exporters"].pop("otlp_grpc/jaeger")
-    config["service"]["pipelines"]["traces"]["exporters"][0] = "otlp/jaeger"
-    problems = _messages(config)
-    assert [p.severity for p in problems] == ["warning"]
-    assert f"'otlp' is a deprecated alias in otelcol-contrib {VERSION}; use 'otlp_grpc'" in problems[0].message
-
-
-def test_placeholder_bind_is_allowed_and_problem_is_frozen() -> None:
+def test_placeholder_bind_is_allowed_and_problem_is_frozen(built: Built) -> None:
     config = _base()
     config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] = "${env:MY_POD_IP}:4317"
-    assert _messages(config) == []
+    assert _messages(config, built) == []
     problem = Problem("x")
     with pytest.raises(AttributeError):
         problem.message = "y"  # type: ignore[misc]
@@ -124,18 +102,23 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
 
 
 def test_version_pinned_consistently() -> None:
+    manifest = yaml.safe_load((COLLECTOR / "builder-config.yaml").read_text())
+    modules = [entry["gomod"] for kind in ("receivers", "processors", "exporters", "connectors", "extensions")
+               for entry in manifest[kind]]
+    assert {module.split()[1] for module in modules} == {f"v{VERSION}"}, "one release for every module"
     compose = yaml.safe_load((COLLECTOR / "compose.yaml").read_text())
     assert compose["services"]["collector"]["image"] == f"otel/opentelemetry-collector-contrib:{VERSION}"
     for path in HELM:
         assert yaml.safe_load(path.read_text())["image"]["tag"] == VERSION, path.name
-    others = [p for p in COLLECTOR.rglob("*") if p.is_file() and p.name != "otelcol-contrib-components.yaml"
+    others = [p for p in COLLECTOR.rglob("*") if p.is_file()
               and re.search(r"0\.1[0-9]{2}\.[0-9]", p.read_text(errors="ignore"))]
     assert all(VERSION in p.read_text() for p in others), f"another otelcol version appears in {others}"
 
 
 def test_compose_publishes_only_on_localhost_and_pins_images() -> None:
     compose = yaml.safe_load((COLLECTOR / "compose.yaml").read_text())
-    assert set(compose["services"]) == {"collector", "jaeger", "prometheus", "alertmanager", "grafana"}
+    assert set(compose["services"]) == {"collector", "jaeger", "victorialogs", "prometheus", "alertmanager",
+                                        "grafana"}
     for name, service in compose["services"].items():
         image = service["image"]
         assert ":" in image and not image.endswith(":latest"), f"{name}: unpinned image {image}"
@@ -146,7 +129,7 @@ def test_compose_publishes_only_on_localhost_and_pins_images() -> None:
 def test_grafana_provisioning_and_dashboards() -> None:
     datasources = yaml.safe_load((COLLECTOR / "grafana/provisioning/datasources/datasources.yaml").read_text())
     uids = {d["uid"]: d["type"] for d in datasources["datasources"]}
-    assert uids == {"prometheus": "prometheus", "jaeger": "jaeger"}
+    assert uids == {"prometheus": "prometheus", "jaeger": "jaeger", "victorialogs": "victoriametrics-logs-datasource"}
     dashboards = [json.loads(p.read_text()) for p in sorted((COLLECTOR / "grafana/dashboards").glob("*.json"))]
     assert {d["title"] for d in dashboards} == {"API performance", "AI costs", "Business KPIs", "System health"}
     assert len({d["uid"] for d in dashboards}) == len(dashboards)
@@ -160,3 +143,19 @@ def test_grafana_provisioning_and_dashboards() -> None:
             for target in panel["targets"]:
                 if "otelcol_" not in target["expr"] and target["expr"] not in ("0.001", "0.01"):
                     assert "$service" in target["expr"], f"{panel['title']}: query ignores $service"
+
+
+def test_compose_file_passes_the_compose_spec_and_limits_every_service() -> None:
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (the collector extra) validates the spec")
+    spec_path = Path("/work/shared/reference/compose-spec.json")
+    if not spec_path.is_file():
+        pytest.skip(f"the Compose spec schema is not at {spec_path}")
+    compose = yaml.safe_load((COLLECTOR / "compose.yaml").read_text())
+    errors = [e.message for e in jsonschema.Draft7Validator(json.loads(spec_path.read_text())).iter_errors(compose)]
+    assert errors == []
+    for name, service in compose["services"].items():
+        assert service.get("mem_limit"), f"{name} has no memory limit"
+    assert compose["services"]["collector"]["environment"]["GOMEMLIMIT"]
+    broken = {**compose, "services": {**compose["services"], "collector": {
+        **compose["services"]["collector"], "mem_limit": ["512m"]}}}
+    assert list(jsonschema.Draft7Validator(json.loads(spec_path.read_text())).iter_errors(broken))

@@ -1,0 +1,77 @@
+"""The logger provider: the exporters OTEL_LOGS_EXPORTER names, each behind a redacting batch processor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.resources import Resource
+
+from otel_distro import forksafe, redaction
+from otel_distro.settings import Settings, export_file
+
+# The batch processor's queue and batch sizes are settings (OTEL_BLRP_MAX_QUEUE_SIZE,
+# _MAX_EXPORT_BATCH_SIZE). Their defaults: the SDK's 2048-record queue drops records
+# in bursts (measured: ~70k lines/s); 65,536 holds a 50,000 lines/s burst for a
+# second (bench/bench_logs.py). Batches stay at the SDK's 512: records that wait for
+# bigger ones reach the collector's oldest generation and bring on full collections.
+
+
+def exporters(settings: Settings) -> list[LogRecordExporter]:
+    chosen: list[LogRecordExporter] = []
+    for name in settings.logs_exporter:
+        if name == "otlp":
+            from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+            exporter = OTLPLogExporter(endpoint=settings.signal_endpoint("logs"),
+                                       timeout=settings.signal_timeout_s("logs"))
+            chosen.append(forksafe.track(exporter))
+        elif name == "file":
+            from opentelemetry.exporter.otlp.json.file._log_exporter import FileLogExporter
+
+            chosen.append(FileLogExporter(export_file(settings, "logs")))
+        elif name == "console":
+            from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+            chosen.append(ConsoleLogRecordExporter())
+    return chosen
+
+
+class DrainBridge(LogRecordProcessor):
+    """First processor of the provider: a flush of the provider first empties the bridge's queue."""
+
+    def on_emit(self, log_record: Any) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        from otel_distro.logs import takeover
+
+        handler = takeover.bridge()
+        if handler is not None:
+            handler.drain(timeout_millis / 1000)
+        return True
+
+
+def drain_processor() -> LogRecordProcessor:
+    """The processor that must come first in any logger provider the bridge feeds (``build`` adds its own)."""
+    return DrainBridge()
+
+
+def build(settings: Settings, resource: Resource,
+          log_exporters: Sequence[LogRecordExporter] | None = None) -> LoggerProvider:
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_log_record_processor(DrainBridge())
+    from otel_distro.ai import content  # GenAI prompt/completion policy: before the batch processors copy records
+
+    provider.add_log_record_processor(content.ContentLogProcessor(content.policy_from_settings(settings)))
+    redactor = redaction.from_settings(settings)
+    for exporter in exporters(settings) if log_exporters is None else log_exporters:
+        provider.add_log_record_processor(BatchLogRecordProcessor(
+            redaction.wrap_log_exporter(exporter, redactor),
+            max_queue_size=settings.log_queue_size, max_export_batch_size=settings.log_export_batch_size))
+    return provider

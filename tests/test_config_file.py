@@ -1,0 +1,310 @@
+"""OTEL_CONFIG_FILE: the providers come from the declarative file; the distro's settings may sit in it too.
+
+Unit tests read files through settings.load(); the service tests start tests/apps/config_app.py under
+opentelemetry-instrument with a file that points every signal at the test OTLP receiver.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from otel_distro import settings
+from tests.conftest import BIN, free_port, http_get, telemetry_env
+
+GOOD = """\
+file_format: "1.0"
+resource:
+  attributes:
+    - name: service.name
+      value: ${CFG_SERVICE:-from-file}
+tracer_provider:
+  processors:
+    - batch:
+        schedule_delay: 100
+        exporter:
+          otlp_http:
+            endpoint: {endpoint}/v1/traces
+meter_provider:
+  readers:
+    - periodic:
+        interval: 300
+        exporter:
+          otlp_http:
+            endpoint: {endpoint}/v1/metrics
+logger_provider:
+  processors:
+    - batch:
+        schedule_delay: 100
+        exporter:
+          otlp_http:
+            endpoint: {endpoint}/v1/logs
+distribution:
+  otel_distro:
+    log_export_level: warning
+    redact_keys: [ssn]
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "otel.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+# ---------------------------------------------------------------- reading the file
+
+
+def test_distro_section_wins_over_the_variables_which_win_over_defaults(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD.replace("{endpoint}", "http://127.0.0.1:9"))
+    loaded = settings.load({"OTEL_CONFIG_FILE": path, "OTEL_DISTRO_LOG_EXPORT_LEVEL": "error",
+                            "OTEL_DISTRO_REDACT_EMAILS": "hash"}, report=False)
+    assert loaded.log_export_level == logging.WARNING and loaded.sources["log_export_level"] == "file"
+    assert loaded.redact_keys == ("ssn",) and loaded.sources["redact_keys"] == "file"
+    assert loaded.redact_emails == "hash" and loaded.sources["redact_emails"] == "environment"
+    assert loaded.shutdown_timeout_s == 5.0 and loaded.sources["shutdown_timeout_s"] == "default"
+    assert loaded.problems == ()
+
+
+def test_standard_variables_are_marked_unused_when_the_file_builds_the_providers(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD.replace("{endpoint}", "http://127.0.0.1:9"))
+    loaded = settings.load({"OTEL_CONFIG_FILE": path, "OTEL_TRACES_SAMPLER_ARG": "0.5"}, report=False)
+    assert loaded.sources["sampler_arg"] == f"environment, {settings.FILE_REPLACED}"
+    assert loaded.sources["traces_exporter"] == f"default, {settings.FILE_REPLACED}"
+    assert loaded.sources["config_file"] == "environment"
+
+
+def test_variables_are_substituted_as_the_specification_says(tmp_path: Path, monkeypatch) -> None:
+    text = ('file_format: "1.0"\ndistribution:\n  otel_distro:\n'
+            '    shutdown_timeout_s: ${CFG_TIMEOUT}\n    log_format: ${CFG_UNSET:-json}\n'
+            '    environment: ${CFG_NOT_SET_AT_ALL}\n')
+    monkeypatch.setenv("CFG_TIMEOUT", "2.5")
+    monkeypatch.delenv("CFG_UNSET", raising=False)
+    monkeypatch.delenv("CFG_NOT_SET_AT_ALL", raising=False)
+    loaded = settings.load({"OTEL_CONFIG_FILE": _write(tmp_path, text), "OTEL_DISTRO_ENVIRONMENT": "staging"},
+                           report=False)
+    assert loaded.shutdown_timeout_s == 2.5
+    assert loaded.log_format == "json"
+    # An unset variable without a default is null: as if the key were absent.
+    assert loaded.environment == "staging" and loaded.sources["environment"] == "environment"
+
+
+def test_a_bad_value_in_the_file_is_one_line_and_the_variable_applies(tmp_path: Path, capsys) -> None:
+    text = 'file_format: "1.0"\ndistribution:\n  otel_distro:\n    log_export_level: loud\n    colour: red\n'
+    path = _write(tmp_path, text)
+    loaded = settings.load({"OTEL_CONFIG_FILE": path, "OTEL_DISTRO_LOG_EXPORT_LEVEL": "error"})
+    assert loaded.log_export_level == logging.ERROR
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"otel-distro: {path}: distribution.otel_distro.log_export_level='loud' is invalid (accepted: one of "
+        "debug, info, warning, error, critical); using the environment's value",
+        f"otel-distro: {path}: distribution.otel_distro.colour: unknown setting, ignored (known: "
+        + ", ".join(sorted(s.file_key for s in settings.TABLE if s.file_key)) + ")",
+    ]
+
+
+BROKEN = {
+    "yaml error": ('file_format: "1.0"\ntracer_provider: [unclosed\n', "Failed to parse YAML"),
+    "schema error": ('file_format: "1.0"\ntracer_provider:\n  processors: 3\n', "does not match schema"),
+    "wrong format": ('file_format: "7.0"\n', "Unsupported file_format '7.0'"),
+    "not a mapping": ("- just\n- a list\n", "must be a mapping"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_a_file_that_does_not_validate_is_one_line_and_the_environment_applies(case: str, tmp_path: Path,
+                                                                                capsys) -> None:
+    text, reason = BROKEN[case]
+    path = _write(tmp_path, text)
+    loaded = settings.load({"OTEL_CONFIG_FILE": path, "OTEL_DISTRO_LOG_EXPORT_LEVEL": "error",
+                            "OTEL_TRACES_SAMPLER_ARG": "0.5"})
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"otel-distro: OTEL_CONFIG_FILE: {path} is not a valid configuration file: ")
+    assert reason in lines[0] and lines[0].endswith("; using the environment's settings")
+    assert loaded.declarative is None
+    assert (loaded.log_export_level, loaded.sampler_arg) == (logging.ERROR, 0.5)
+    assert loaded.sources["sampler_arg"] == "environment"
+
+
+def test_a_missing_file_is_one_line(tmp_path: Path, capsys) -> None:
+    path = str(tmp_path / "nowhere.yaml")
+    assert settings.load({"OTEL_CONFIG_FILE": path}).declarative is None
+    assert capsys.readouterr().err == (f"otel-distro: OTEL_CONFIG_FILE: {path} is not a valid configuration file: "
+                                       f"Configuration file not found: {path}; using the environment's settings\n")
+
+
+def test_strict_mode_refuses_a_file_that_does_not_validate(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path, BROKEN["schema error"][0])
+    with pytest.raises(SystemExit) as stopped:
+        settings.load({"OTEL_CONFIG_FILE": path, "OTEL_DISTRO_STRICT": "true"})
+    assert stopped.value.code == 2
+    assert f"OTEL_CONFIG_FILE: {path} is not a valid configuration file" in capsys.readouterr().err
+
+
+def test_without_the_variable_nothing_changes() -> None:
+    loaded = settings.load({"OTEL_TRACES_SAMPLER_ARG": "0.5"}, report=False)
+    assert loaded.declarative is None and loaded.config_file is None
+    assert loaded.sources["sampler_arg"] == "environment"
+    assert not any(settings.FILE_REPLACED in source for source in loaded.sources.values())
+
+
+def test_doctor_shows_each_value_with_where_it_came_from(tmp_path: Path) -> None:
+    from otel_distro import doctor
+
+    path = _write(tmp_path, GOOD.replace("{endpoint}", "http://127.0.0.1:9"))
+    chosen = settings.load({"OTEL_CONFIG_FILE": path, "OTEL_DISTRO_REDACT_EMAILS": "hash"}, report=False)
+    rows = {row["variable"]: row for row in doctor.configuration_rows(chosen)}
+    assert (rows["OTEL_DISTRO_LOG_EXPORT_LEVEL"]["value"], rows["OTEL_DISTRO_LOG_EXPORT_LEVEL"]["source"]) \
+        == ("warning", "file")
+    assert rows["OTEL_DISTRO_REDACT_EMAILS"]["source"] == "environment"
+    assert rows["OTEL_DISTRO_SHUTDOWN_TIMEOUT"]["source"] == "default"
+    assert rows["tracer_provider"] == {"variable": "tracer_provider", "source": f"file {path}",
+                                       "value": "batch -> otlp_http http://127.0.0.1:9/v1/traces"}
+    assert rows["resource"]["value"] == "service.name=from-file"
+    names = [f.message for f in doctor.check_service_name(chosen)]
+    assert names == ["service.name is set in the configuration file"]
+
+
+# ---------------------------------------------------------------- a real service
+
+
+def start_config_app(start_service, env: dict[str, str]):
+    """tests/apps/config_app.py under opentelemetry-instrument, ready; (service, base URL)."""
+    port = free_port()
+    service = start_service([str(BIN / "opentelemetry-instrument"), str(BIN / "uvicorn"),
+                             "tests.apps.config_app:app", "--host", "127.0.0.1", "--port", str(port),
+                             "--log-level", "warning"], env)
+    base = f"http://127.0.0.1:{port}"
+    service.wait_http(base + "/health")
+    return service, base
+
+
+@pytest.mark.integration
+def test_the_file_drives_every_signal_with_redaction_and_genai_cost(receiver, start_service, tmp_path) -> None:
+    path = _write(tmp_path, GOOD.replace("{endpoint}", receiver.endpoint))
+    # The variables name another receiver (port 9, nothing listens): the file's endpoints must win.
+    env = telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path, OTEL_SERVICE_NAME="from-env",
+                        CFG_SERVICE="configured")
+    service, base = start_config_app(start_service, env)
+    assert http_get(base + "/emit?tag=one") == 200
+    receiver.wait_for(lambda: any(s.name == "one-9" for s in receiver.spans()), what="the app's spans")
+    receiver.wait_for(lambda: any("warning one" in str(r.body) for r in receiver.logs()), what="the warning")
+    receiver.wait_for(lambda: receiver.metric("gen_ai.client.cost"), what="the GenAI cost metric")
+    span = next(s for s in receiver.spans() if s.name == "one-0")
+    assert span.resource["service.name"] == "configured"
+    assert span.attributes["password"] == "[REDACTED]"  # the distro's own rules
+    assert span.attributes["ssn"] == "[REDACTED]"  # redact_keys from the file's distro section
+    warning = next(r for r in receiver.logs() if "warning one" in str(r.body))
+    assert "hunter2" not in str(warning.body)
+    # log_export_level: warning (from the file): the info record is not exported.
+    assert not any("info one" in str(r.body) for r in receiver.logs())
+    servers = [s.name for s in receiver.spans() if s.kind == 2]  # SpanKind.SERVER: the lean middleware's one
+    assert servers == ["GET /emit"]
+    cost = receiver.metric("gen_ai.client.cost")[-1]
+    assert sum(p.value or p.sum or 0 for p in cost.points) > 0
+    assert receiver.metric("process.cpu.time"), "the distro's process metrics go through the file's reader"
+    assert "otel-distro:" not in service.output()
+
+
+@pytest.mark.integration
+def test_without_the_file_the_same_service_follows_the_variables(receiver, start_service) -> None:
+    env = telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="from-env", OTEL_DISTRO_REDACT_KEYS="ssn")
+    _, base = start_config_app(start_service, env)
+    assert http_get(base + "/emit?tag=two") == 200
+    receiver.wait_for(lambda: any(s.name == "two-9" for s in receiver.spans()), what="the app's spans")
+    receiver.wait_for(lambda: any("info two" in str(r.body) for r in receiver.logs()), what="the info record")
+    span = next(s for s in receiver.spans() if s.name == "two-0")
+    assert span.resource["service.name"] == "from-env"
+    assert (span.attributes["password"], span.attributes["ssn"]) == ("[REDACTED]", "[REDACTED]")
+
+
+UNKNOWN_EXPORTER = """\
+file_format: "1.0"
+tracer_provider:
+  processors:
+    - batch:
+        exporter:
+          carrier_pigeon: {}
+"""
+
+
+@pytest.mark.integration
+def test_an_unknown_exporter_is_one_line_and_the_service_runs_on_the_environment(receiver, start_service,
+                                                                                 tmp_path) -> None:
+    path = _write(tmp_path, UNKNOWN_EXPORTER)
+    service, base = start_config_app(start_service, telemetry_env(receiver.endpoint, OTEL_CONFIG_FILE=path,
+                                                        OTEL_SERVICE_NAME="fallback"))
+    assert http_get(base + "/emit?tag=three") == 200
+    receiver.wait_for(lambda: any(s.name == "three-9" for s in receiver.spans()), what="spans per the variables")
+    assert next(s for s in receiver.spans() if s.name == "three-0").resource["service.name"] == "fallback"
+    lines = [line for line in service.output().splitlines() if "otel-distro:" in line]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"otel-distro: OTEL_CONFIG_FILE: {path} is not a valid configuration file: ")
+    assert "carrier_pigeon" in lines[0]
+    assert lines[0].endswith("; using the environment's settings")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("text", [UNKNOWN_EXPORTER, BROKEN["yaml error"][0]], ids=["unknown exporter", "yaml"])
+def test_strict_mode_exits_2_on_a_file_it_cannot_use(text: str, tmp_path: Path) -> None:
+    path = _write(tmp_path, text)
+    env = telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path, OTEL_DISTRO_STRICT="true")
+    done = subprocess.run([str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "-c", "print('app ran')"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "app ran" not in done.stdout
+    assert f"OTEL_CONFIG_FILE: {path} is not a valid configuration file" in done.stderr
+
+
+def test_the_documented_example_is_the_shipped_one_and_loads_cleanly(monkeypatch) -> None:
+    monkeypatch.delenv("OPAMP_ENDPOINT", raising=False)
+    root = Path(__file__).resolve().parents[1]
+    example = root / "examples" / "config-file" / "otel-config.yaml"
+    page = (root / "docs" / "configuration-file.md").read_text()
+    documented = page.split("```yaml\n")[-1].split("```")[0]
+    assert yaml.safe_load(documented) == yaml.safe_load(example.read_text())
+    monkeypatch.setenv("SERVICE_NAME", "shop")
+    loaded = settings.load({"OTEL_CONFIG_FILE": str(example)}, report=False)
+    assert loaded.problems == () and loaded.declarative is not None
+    assert loaded.redact_keys == ("ssn", "iban") and loaded.log_format == "json"
+    assert loaded.redact_patterns == (r"ORD-\d{6}", r"\b[A-Z]{2}\d{2,4}\b")
+    assert loaded.opamp_endpoint is None  # ${OPAMP_ENDPOINT} unset: OpAMP stays off
+
+
+@pytest.mark.integration
+def test_forked_workers_export_what_the_file_builds_each_on_its_own_connections(receiver, start_service,
+                                                                               tmp_path) -> None:
+    path = _write(tmp_path, GOOD.replace("{endpoint}", receiver.endpoint))
+    port = free_port()
+    service = start_service([str(BIN / "opentelemetry-instrument"), str(BIN / "gunicorn"), "--preload",
+                             "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "-b", f"127.0.0.1:{port}",
+                             "tests.apps.config_app:app"], telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path))
+    base = f"http://127.0.0.1:{port}"
+    service.wait_http(base + "/health")
+
+    def worker_pids() -> set[int]:
+        return {s.resource.get("process.pid") for s in receiver.spans() if s.name.startswith("fork")}
+
+    deadline = time.monotonic() + 40  # the kernel may give every connection to one worker for a while
+    sent = 0
+    while len(worker_pids()) < 2 and time.monotonic() < deadline and sent < 2000:
+        assert http_get(base + f"/emit?tag=fork{sent}") == 200
+        sent += 1
+    pids = receiver.wait_for(lambda: len(worker_pids()) >= 2 and worker_pids(), what="spans from two workers")
+    assert service.process.pid not in pids
+    assert receiver.errors == []  # no two processes wrote on one connection
+    assert all(s.attributes["ssn"] == "[REDACTED]" for s in receiver.spans() if s.name.startswith("fork"))
+
+
+def test_opamp_can_be_switched_on_from_the_file(tmp_path: Path, monkeypatch) -> None:
+    text = 'file_format: "1.0"\ndistribution:\n  otel_distro:\n    opamp_endpoint: ${CFG_OPAMP}\n    opamp_interval_s: 5\n'
+    monkeypatch.setenv("CFG_OPAMP", "http://opamp.internal:4320/v1/opamp")
+    loaded = settings.load({"OTEL_CONFIG_FILE": _write(tmp_path, text)}, report=False)
+    assert (loaded.opamp_endpoint, loaded.opamp_interval_s) == ("http://opamp.internal:4320/v1/opamp", 5.0)
+    assert loaded.sources["opamp_endpoint"] == "file"
