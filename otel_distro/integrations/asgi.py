@@ -14,6 +14,7 @@ and FastAPI's own telemetry, so exactly one middleware produces spans.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -313,9 +314,10 @@ class TelemetryMiddleware:
             self._finish(span, scope, outer_root_path, known, scheme, status_code, error_type,
                          started, received_bytes, sent_bytes, response_attributes)
 
-    def _start(self, scope: Scope, method: str, known: str, scheme: str) -> tuple[Any, Any, bytes | None, bool]:
-        """The request's SERVER span, the parent context it continues (None: the current one), the
-        request's Content-Length header and whether its body comes chunked."""
+    def _start(self, scope: Scope, method: str, known: str,
+               scheme: str) -> tuple[Any, Any, bytes | None, bool]:
+        """The request's SERVER span, the parent context it continues (None: the current one), the request's
+        Content-Length header and whether its body is chunked."""
         span_attributes: dict[str, Any] = {
             "http.request.method": known,
             "url.scheme": scheme,
@@ -390,7 +392,7 @@ class TelemetryMiddleware:
             self.request_sizes.record(received_bytes, key, metric_attributes)
             self.response_sizes.record(sent_bytes, key, metric_attributes)
         except Exception as err:  # telemetry never breaks the response
-            report_internal_error("asgi.finish", "finishing an HTTP request's span or duration failed", err)
+            report_internal_error("asgi.finish", "finishing an HTTP request's span or metrics failed", err)
 
 
 # ----------------------------------------------------------------- installation
@@ -424,6 +426,8 @@ def _app_classes() -> list[type]:
     """Starlette, and FastAPI (it builds its own middleware stack, without super())."""
     classes = []
     for module, name in (("starlette.applications", "Starlette"), ("fastapi", "FastAPI")):
+        if module == "fastapi" and module not in sys.modules:
+            continue  # a Starlette app need not import FastAPI; FastAPI's first import patches it
         try:
             classes.append(getattr(__import__(module, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -433,10 +437,12 @@ def _app_classes() -> list[type]:
 
 def instrument(excluded_paths: Iterable[str], capture: HeaderCapture | None = None) -> bool:
     """Put the middleware in front of every Starlette/FastAPI app's stack."""
-    if _installed:
-        return True
+    # Called again when FastAPI is imported after Starlette (on first import): patch what is new only.
+    patched = {owner for owner, _, _ in _installed}
     excluded = excluded_paths_matcher(excluded_paths)
     for cls in _app_classes():
+        if cls in patched:
+            continue
         original = cls.__dict__["build_middleware_stack"]
 
         def build_middleware_stack(self: Any, _original: Any = original) -> ASGIApp:

@@ -59,22 +59,15 @@ def _after(module: str) -> Callable[[Settings], None]:
     return add
 
 
-def _genai_options(name: str) -> Callable[[Settings], dict[str, Any]]:
-    def options(_chosen: Settings) -> dict[str, Any]:
-        from otel_distro import ai
-
-        return ai.instrumentor_options(name)
-
-    return options
-
-
 def _genai_after(name: str) -> Callable[[Settings], None]:
-    def after(chosen: Settings) -> None:
+    """What the distro's GenAI support adds once a GenAI instrumentor ran (stream usage for OpenAI)."""
+
+    def add(chosen: Settings) -> None:
         from otel_distro import ai
 
         ai.instrumented(name, chosen)
 
-    return after
+    return add
 
 
 @dataclass(frozen=True)
@@ -91,44 +84,68 @@ class Integration:
     replaces_when: Callable[[Settings], bool] = lambda _chosen: False
     after: Callable[[Settings], None] | None = None  # what the distro adds to the instrumentor
     native_telemetry: str = ""  # the library's own telemetry the distro steps aside for (docs, doctor)
+    # Top-level modules whose first import applies the instrumentation (none: applied at start-up).
+    modules: tuple[str, ...] = ()
 
 
 INTEGRATIONS: tuple[Integration, ...] = (
     Integration("fastapi", ("fastapi",), "opentelemetry-instrumentation-fastapi", "fastapi",
                 options=_asgi_server_options, replacement=_lean_asgi, replaces_when=_uses_lean_asgi,
-                native_telemetry="FastAPI(telemetry={...}) with its own providers"),
+                native_telemetry="FastAPI(telemetry={...}) with its own providers",
+                modules=("fastapi",)),
     # No library listed: FastAPI apps are Starlette apps, and the lean middleware serves both without contrib's.
     Integration("starlette", (), "opentelemetry-instrumentation-starlette", None,
                 options=_asgi_server_options, replacement=_lean_asgi, replaces_when=_uses_lean_asgi,
-                native_telemetry="starlette.middleware.opentelemetry.OpenTelemetryMiddleware in the app's stack"),
+                native_telemetry="starlette.middleware.opentelemetry.OpenTelemetryMiddleware in the app's stack",
+                modules=("starlette",)),
     Integration("flask", ("flask",), "opentelemetry-instrumentation-flask", "flask",
-                options=_web_server_options, after=_after("otel_distro.integrations.flask")),
-    Integration("django", ("django",), "opentelemetry-instrumentation-django", None, options=_web_server_options),
+                options=_web_server_options, after=_after("otel_distro.integrations.flask"),
+                modules=("flask",)),
+    Integration("django", ("django",), "opentelemetry-instrumentation-django", None, options=_web_server_options,
+                modules=("django",)),
     Integration("celery", ("celery",), "opentelemetry-instrumentation-celery", "celery",
-                after=_after("otel_distro.integrations.celery")),
-    Integration("requests", ("requests",), "opentelemetry-instrumentation-requests", "http-clients"),
-    Integration("httpx", ("httpx",), "opentelemetry-instrumentation-httpx", "http-clients"),
-    Integration("aiohttp-client", ("aiohttp",), "opentelemetry-instrumentation-aiohttp-client", "http-clients"),
-    Integration("sqlalchemy", ("sqlalchemy",), "opentelemetry-instrumentation-sqlalchemy", "sqlalchemy"),
-    Integration("psycopg", ("psycopg",), "opentelemetry-instrumentation-psycopg", "postgres"),
-    Integration("psycopg2", ("psycopg2", "psycopg2-binary"), "opentelemetry-instrumentation-psycopg2", "postgres"),
-    Integration("asyncpg", ("asyncpg",), "opentelemetry-instrumentation-asyncpg", "postgres"),
-    Integration("redis", ("redis",), "opentelemetry-instrumentation-redis", "redis"),
-    Integration("pymysql", ("pymysql",), "opentelemetry-instrumentation-pymysql", None),
-    Integration("pymongo", ("pymongo",), "opentelemetry-instrumentation-pymongo", None),
-    Integration("grpc_client", ("grpcio",), "opentelemetry-instrumentation-grpc", None),
-    Integration("botocore", ("botocore",), "opentelemetry-instrumentation-botocore", None),
-    Integration("kafka", ("kafka-python",), "opentelemetry-instrumentation-kafka-python", None),
-    Integration("confluent_kafka", ("confluent-kafka",), "opentelemetry-instrumentation-confluent-kafka", None),
-    Integration("pika", ("pika",), "opentelemetry-instrumentation-pika", None),
-    Integration("aio-pika", ("aio-pika",), "opentelemetry-instrumentation-aio-pika", None),
-    # The maintained GenAI family; the AI module adds streamed-usage requests and agent options.
+                after=_after("otel_distro.integrations.celery"),
+                modules=("celery",)),
+    Integration("requests", ("requests",), "opentelemetry-instrumentation-requests", "http-clients",
+                modules=("requests",)),
+    Integration("httpx", ("httpx",), "opentelemetry-instrumentation-httpx", "http-clients",
+                modules=("httpx",)),
+    Integration("httpx2", ("httpx2",), "opentelemetry-instrumentation-httpx", "http-clients",
+                modules=("httpx2",)),
+    Integration("aiohttp-client", ("aiohttp",), "opentelemetry-instrumentation-aiohttp-client", "http-clients",
+                modules=("aiohttp",)),
+    Integration("sqlalchemy", ("sqlalchemy",), "opentelemetry-instrumentation-sqlalchemy", "sqlalchemy",
+                modules=("sqlalchemy",)),
+    Integration("psycopg", ("psycopg",), "opentelemetry-instrumentation-psycopg", "postgres",
+                modules=("psycopg",)),
+    Integration("psycopg2", ("psycopg2", "psycopg2-binary"), "opentelemetry-instrumentation-psycopg2", "postgres",
+                modules=("psycopg2",)),
+    Integration("asyncpg", ("asyncpg",), "opentelemetry-instrumentation-asyncpg", "postgres",
+                modules=("asyncpg",)),
+    Integration("redis", ("redis",), "opentelemetry-instrumentation-redis", "redis",
+                modules=("redis",)),
+    Integration("pymysql", ("pymysql",), "opentelemetry-instrumentation-pymysql", None,
+                modules=("pymysql",)),
+    Integration("pymongo", ("pymongo",), "opentelemetry-instrumentation-pymongo", None,
+                modules=("pymongo",)),
+    Integration("grpc_client", ("grpcio",), "opentelemetry-instrumentation-grpc", None,
+                modules=("grpc",)),
+    Integration("botocore", ("botocore",), "opentelemetry-instrumentation-botocore", None,
+                modules=("botocore",)),
+    Integration("kafka", ("kafka-python",), "opentelemetry-instrumentation-kafka-python", None,
+                modules=("kafka",)),
+    Integration("confluent_kafka", ("confluent-kafka",), "opentelemetry-instrumentation-confluent-kafka", None,
+                modules=("confluent_kafka",)),
+    Integration("pika", ("pika",), "opentelemetry-instrumentation-pika", None,
+                modules=("pika",)),
+    Integration("aio-pika", ("aio-pika",), "opentelemetry-instrumentation-aio-pika", None,
+                modules=("aio_pika",)),
     Integration("openai", ("openai",), "opentelemetry-instrumentation-genai-openai", "openai",
-                options=_genai_options("openai"), after=_genai_after("openai")),
+                after=_genai_after("openai"), modules=("openai",)),
     Integration("anthropic", ("anthropic",), "opentelemetry-instrumentation-genai-anthropic", "anthropic",
-                options=_genai_options("anthropic")),
+                after=_genai_after("anthropic"), modules=("anthropic",)),
     Integration("openai_agents", ("openai-agents",), "opentelemetry-instrumentation-genai-openai-agents", "agents",
-                options=_genai_options("openai_agents")),
+                after=_genai_after("openai_agents"), modules=("agents",)),
 )
 BY_NAME: dict[str, Integration] = {integration.name: integration for integration in INTEGRATIONS}
 
@@ -157,7 +174,7 @@ def extras() -> dict[str, list[str]]:
     """The otel-distro extras the registry asks for: extra -> instrumentation distributions."""
     found: dict[str, list[str]] = {}
     for integration in INTEGRATIONS:
-        if integration.extra is not None:
+        if integration.extra is not None and integration.instrumentation not in found.get(integration.extra, ()):
             found.setdefault(integration.extra, []).append(integration.instrumentation)
     return found
 
