@@ -1,4 +1,4 @@
-"""Health checks: registered in code, served as ASGI routes, reported as metrics.
+"""Health checks: registered in code, served as ASGI or WSGI (Flask) routes, reported as metrics.
 
     from otel_distro import health
 

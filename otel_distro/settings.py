@@ -131,6 +131,10 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(i.strip() for i in raw.split(",") if i.strip())
 
 
+def _header_names(raw: str) -> tuple[str, ...]:
+    return tuple(name.lower() for name in _csv(raw))
+
+
 def _url(raw: str) -> str:
     value = raw.strip()
     parts = urlsplit(value)
@@ -351,6 +355,15 @@ TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_EXCLUDED_URLS", "excluded_urls", _csv,
             tuple(_DEFAULT_EXCLUDED_URLS.split(",")), _DEFAULT_EXCLUDED_URLS,
             "URL paths never traced (health checks, metrics scrapes), comma-separated."),
+    Setting("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST", "capture_request_headers", _header_names,
+            (), "(none)", "Request headers recorded on the SERVER span as http.request.header.<name>, "
+            "comma-separated names (any case)."),
+    Setting("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE", "capture_response_headers",
+            _header_names, (), "(none)",
+            "Response headers recorded on the SERVER span as http.response.header.<name>."),
+    Setting("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "sanitize_header_names", _header_names,
+            (), "(none)", "Captured headers whose value is replaced by [REDACTED] (authorization, cookie "
+            "and set-cookie always are)."),
     Setting("OTEL_DISTRO_HTTP_INSTRUMENTATION", "http_instrumentation", _one_of("distro", "contrib"),
             "distro", "distro",
             "FastAPI/Starlette: the distro's lean middleware, or the contrib instrumentor."),
@@ -359,7 +372,8 @@ TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_LOG_EXPORT_LEVEL", "log_export_level", _log_level, logging.INFO, "info",
             "Lowest stdlib log level bridged to OpenTelemetry logs.", live=True),
     Setting("OTEL_DISTRO_SHUTDOWN_TIMEOUT", "shutdown_timeout_s", _float_between(0.1, 300.0),
-            5.0, "5", "Seconds allowed to flush telemetry at shutdown or SIGTERM."),
+            5.0, "5", "Seconds allowed to flush telemetry at shutdown or SIGTERM (at most 0.5 s when no "
+            "OTLP endpoint accepts a connection at exit: nothing could be delivered)."),
     Setting("OTEL_DISTRO_AI_SPAN_METRICS", "ai_span_metrics", _parse_bool, True, "true",
             "Derive GenAI token, duration and cost metrics from GenAI spans, sampled out or not."),
     Setting("OTEL_DISTRO_AI_PRICES_FILE", "ai_prices_file", _optional_str, None, "(none)",
@@ -445,7 +459,7 @@ DISTRO_DEFAULTS: Mapping[str, str] = {
     "OTEL_METRICS_EXPORTER": "otlp",
     "OTEL_LOGS_EXPORTER": "otlp",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-    "OTEL_SEMCONV_STABILITY_OPT_IN": "http",
+    "OTEL_SEMCONV_STABILITY_OPT_IN": "http,database",
     # Read by opentelemetry-instrument after the distro is loaded: with the
     # upstream distro installed too, our configurator still runs.
     "OTEL_PYTHON_CONFIGURATOR": "otel_distro",
@@ -514,6 +528,9 @@ class Settings:
     file_export_dir: str
     system_metrics: bool
     excluded_urls: tuple[str, ...]
+    capture_request_headers: tuple[str, ...]
+    capture_response_headers: tuple[str, ...]
+    sanitize_header_names: tuple[str, ...]
     http_instrumentation: str
     asgi_subspans: bool
     log_export_level: int
@@ -834,11 +851,46 @@ def child_environment(values: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+# Set by the first process that runs opentelemetry-instrument's hook; its children inherit the hook
+# (PYTHONPATH) and this variable. Not OTEL_-prefixed: tools that strip OTEL_* for a child keep it.
+HOOK_OWNER_VARIABLE = "_OTEL_DISTRO_HOOK_OWNER"
+
+
+def claim_hook(environ: MutableMapping[str, str] | None = None) -> None:
+    """Note this process as the one whose telemetry the hook set up (children see a different pid)."""
+    env = os.environ if environ is None else environ
+    env.setdefault(HOOK_OWNER_VARIABLE, str(os.getpid()))
+
+
+def hook_inherited(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process got opentelemetry-instrument's hook from a parent that ran it first."""
+    env = os.environ if environ is None else environ
+    owner = env.get(HOOK_OWNER_VARIABLE)
+    return owner is not None and owner != str(os.getpid())
+
+
+def hook_inherited_unconfigured(environ: Mapping[str, str] | None = None) -> bool:
+    """A child that only inherited the hook: no OTEL_* variable of its own (a tool stripped them).
+
+    Such a process stays quiet: no telemetry, no warnings, no exit wait.
+    """
+    env = os.environ if environ is None else environ
+    return hook_inherited(env) and not any(name.startswith("OTEL_") for name in env)
+
+
 def apply_distro_defaults(environ: MutableMapping[str, str] | None = None) -> None:
     """Set the distro's defaults for standard variables the user left unset."""
     env = os.environ if environ is None else environ
     for name, value in DISTRO_DEFAULTS.items():
         env.setdefault(name, value)
+
+
+def announce_to_children(name: str, value: str | None) -> None:
+    """Set (None: remove) a variable this process's children inherit, as state for spawned workers."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def markdown_table() -> str:

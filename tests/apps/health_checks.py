@@ -40,7 +40,7 @@ async def queue() -> bool:
 @health.check("disk", timeout=0.3)
 def disk() -> bool:
     if (STATE / "disk-hangs").exists():
-        time.sleep(2)
+        time.sleep(float((STATE / "disk-hangs").read_text() or 2))
     return True
 
 

@@ -1,4 +1,4 @@
-"""Calls a local server once with requests and once with httpx, then exits (both instrumentations installed)."""
+"""Calls a local HTTP server once with requests and once with httpx, then exits."""
 
 import http.server
 import threading
@@ -7,10 +7,10 @@ import httpx
 import requests
 
 
-class _Ok(http.server.BaseHTTPRequestHandler):
+class Ok(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.send_response(200)
-        self.send_header("content-length", "2")
+        self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
 
@@ -18,10 +18,10 @@ class _Ok(http.server.BaseHTTPRequestHandler):
         pass
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
 threading.Thread(target=server.serve_forever, daemon=True).start()
-url = f"http://127.0.0.1:{server.server_address[1]}/"
+url = f"http://127.0.0.1:{server.server_port}/stock?token=s3cr3t"
 assert requests.get(url, timeout=10).status_code == 200
 assert httpx.get(url, timeout=10).status_code == 200
 server.shutdown()
-print("both clients called", flush=True)
+print("called")
