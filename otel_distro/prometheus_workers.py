@@ -26,6 +26,7 @@ from otel_distro._internal_errors import report_internal_error
 PID_LABEL = "process_pid"
 WORKERS_DIR_VARIABLE = "OTEL_DISTRO_PROMETHEUS_WORKERS_DIR"
 _SCRAPE_TIMEOUT_S = 5.0
+_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
 class WorkersCollector:
@@ -48,10 +49,13 @@ class WorkersCollector:
         yield from merged.values()
 
     def _scrape(self, pid: int, port: int) -> list[Any]:
-        from prometheus_client.parser import text_string_to_metric_families
+        # OpenMetrics, whose families have the names and types this process's own collect() gives (the
+        # text format turns the "target" info family into a "target_info" gauge, a clash once merged).
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Accept": _OPENMETRICS})
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=_SCRAPE_TIMEOUT_S) as reply:
+            with urllib.request.urlopen(request, timeout=_SCRAPE_TIMEOUT_S) as reply:
                 return list(text_string_to_metric_families(reply.read().decode()))
         except OSError:
             if not _alive(pid):  # a worker that died without unregistering

@@ -7,7 +7,8 @@ import time
 import urllib.request
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import parser
+from prometheus_client.openmetrics import parser as openmetrics_parser
 
 from tests.conftest import BIN, free_port, telemetry_env
 
@@ -16,9 +17,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 REQUESTS = 200
 
 
-def _scrape(url: str) -> list:
-    with urllib.request.urlopen(url, timeout=30) as reply:
-        return list(text_string_to_metric_families(reply.read().decode()))
+def _scrape(url: str, openmetrics_format: bool = False) -> list:
+    """The families a scrape returns, in the text format or in OpenMetrics (what Prometheus asks for)."""
+    accept = "application/openmetrics-text; version=1.0.0" if openmetrics_format else "text/plain"
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept}), timeout=30) as reply:
+        text = reply.read().decode()
+    read = openmetrics_parser if openmetrics_format else parser
+    return list(read.text_string_to_metric_families(text))
 
 
 def _pids_serving_metrics(url: str) -> set[str]:
@@ -31,7 +36,7 @@ def _pids_serving_metrics(url: str) -> set[str]:
 
 def _requests_counted_by_pid(url: str) -> dict[int, float]:
     counted: dict[int, float] = {}
-    for family in _scrape(url):
+    for family in _scrape(url, openmetrics_format=True):
         if family.name != "http_server_request_duration_seconds":
             continue
         for sample in family.samples:
