@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 import urllib.request
 
 import pytest
-from prometheus_client import parser
+from prometheus_client import CollectorRegistry, Counter, generate_latest, parser
 from prometheus_client.openmetrics import parser as openmetrics_parser
 
+from otel_distro import prometheus_workers
 from tests.conftest import BIN, free_port, telemetry_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
@@ -86,3 +89,16 @@ def test_scrape_totals_equal_the_requests_served_by_two_workers(kind, receiver, 
     counted = _requests_counted_by_pid(metrics_url)
     assert sum(counted.values()) == sum(served_by.values()) == REQUESTS, (served_by, counted)
     assert counted == served_by  # each worker's requests, under its own process_pid
+
+
+def test_a_worker_that_died_without_unregistering_is_forgotten(tmp_path) -> None:
+    own = CollectorRegistry()
+    Counter("jobs", "Jobs done", registry=own).inc(3)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / str(dead.pid)).write_text(str(free_port()))  # nothing listens there
+    served = prometheus_workers.served_registry(own, tmp_path)
+
+    assert f'jobs_total{{process_pid="{os.getpid()}"}} 3.0' in generate_latest(served).decode()
+    assert list(tmp_path.iterdir()) == []
+    assert "jobs_total 3.0" in generate_latest(served).decode()  # no worker left: served as a single process
