@@ -12,7 +12,7 @@ console lines and the root logger's plain stdout/stderr handlers step aside (put
 """
 
 from otel_distro.logs.delivery import Losses, report_at_exit
-from otel_distro.logs.provider import LOG_EXPORT_BATCH_SIZE, LOG_QUEUE_SIZE, build, drain_processor, exporters
+from otel_distro.logs.provider import LOG_EXPORT_BATCH_SIZE, LOG_QUEUE_SIZE, build, exporters, leading_processors
 from otel_distro.logs.takeover import bridge, install_bridge, remove_bridge
 
 __all__ = [
@@ -21,9 +21,9 @@ __all__ = [
     "Losses",
     "bridge",
     "build",
-    "drain_processor",
     "exporters",
     "install_bridge",
+    "leading_processors",
     "remove_bridge",
     "report_at_exit",
 ]
