@@ -385,7 +385,7 @@ TABLE: tuple[Setting, ...] = (
             "YAML or TOML file of LLM spend budgets (USD per day or month, by cost attribute and model)."),
     Setting("OTEL_DISTRO_AI_CONTENT", "ai_content", _one_of("off", "redacted", "full"), "off", "off",
             "Prompt and completion content on exported GenAI spans, events and logs: off (removed), redacted "
-            "(secrets masked) or full; applied whatever the instrumentation captured."),
+            "(secrets masked) or full; applied whatever the instrumentation captured.", live=True),
     Setting("OTEL_DISTRO_AI_CONTENT_MAX_BYTES", "ai_content_max_bytes", _int_between(16, 10_000_000), 8192,
             "8192", "With OTEL_DISTRO_AI_CONTENT=redacted or full: longest content value kept (UTF-8 bytes)."),
     Setting("OTEL_DISTRO_BUSINESS_METRICS_FILE", "business_metrics_file", _optional_str, None, "(none)",
