@@ -328,6 +328,10 @@ TABLE: tuple[Setting, ...] = (
             "Address the Prometheus pull endpoint binds (loopback unless you open it)."),
     Setting("OTEL_EXPORTER_PROMETHEUS_PORT", "prometheus_port", _int_between(0, 65535), 9464,
             "9464", "Port of the Prometheus pull endpoint (0 picks a free port)."),
+    # Multi-process servers (gunicorn, uvicorn --workers): set by the distro, inherited by the workers.
+    Setting("OTEL_DISTRO_PROMETHEUS_WORKERS_DIR", "prometheus_workers_dir", _optional_str, None, "(set by the "
+            "distro)", "Where worker processes register with the process serving the Prometheus endpoint; "
+            "the distro sets it for its workers, leave it unset.", file_key=None),
     # Downward-API variables a Kubernetes pod spec sets from fieldRef.
     Setting("K8S_POD_NAME", "k8s_pod_name", _optional_str, None, "(unset)",
             "k8s.pod.name, from the downward API (metadata.name)."),
@@ -513,6 +517,7 @@ class Settings:
     metric_export_interval_ms: int
     prometheus_host: str
     prometheus_port: int
+    prometheus_workers_dir: str | None
     k8s_pod_name: str | None
     k8s_pod_uid: str | None
     k8s_namespace_name: str | None
