@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from otel_distro import settings
 from otel_distro._internal_errors import report_internal_error
 
 PID_LABEL = "process_pid"
@@ -114,12 +115,12 @@ def create_directory() -> Path | None:
                               "endpoints: only this process's metrics are served", err)
         return None
     # Read back by settings.py in a spawned worker (uvicorn --workers starts a new interpreter).
-    os.environ[WORKERS_DIR_VARIABLE] = str(directory)
+    settings.announce_to_children(WORKERS_DIR_VARIABLE, str(directory))
     return directory
 
 
 def remove_directory(directory: Path) -> None:
-    os.environ.pop(WORKERS_DIR_VARIABLE, None)
+    settings.announce_to_children(WORKERS_DIR_VARIABLE, None)
     shutil.rmtree(directory, ignore_errors=True)
 
 

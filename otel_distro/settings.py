@@ -856,6 +856,14 @@ def child_environment(values: Mapping[str, str]) -> dict[str, str]:
 HOOK_OWNER_VARIABLE = "_OTEL_DISTRO_HOOK_OWNER"
 
 
+def announce_to_children(name: str, value: str | None) -> None:
+    """Set (or, with None, remove) a variable of the distro's that processes this one starts will read."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def claim_hook(environ: MutableMapping[str, str] | None = None) -> None:
     """Note this process as the one whose telemetry the hook set up (children see a different pid)."""
     env = os.environ if environ is None else environ
