@@ -49,12 +49,32 @@ class SecondsBucketAggregation(advisory_buckets.AdvisedOrDefaultBuckets):
 
 
 def views() -> list[View]:
-    return [
+    return list(_OWN_VIEWS)
+
+
+_OWN_VIEWS: list[View] = [
         View(instrument_type=Histogram, instrument_unit="s", aggregation=SecondsBucketAggregation()),
         # The contrib Celery instrumentor's runtime histogram (unit "seconds", so
         # millisecond-shaped buckets) duplicates celery.task.duration.
         View(instrument_name="flower.task.runtime.seconds", aggregation=DropAggregation()),
-    ]
+]
+
+
+class _SameNameInOtherScopes(logging.Filter):
+    """Drops the SDK's "conflicting metrics identities" warning when one of our views matched two instruments.
+
+    None of our views renames, so the two instruments share a name given by their libraries: requests and
+    httpx each create ``http.client.request.duration`` under their own instrumentation scope, which keeps the
+    two streams apart (the SDK's check compares names, not scopes). A conflict between other views, the
+    application's, still warns.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (len(args) == 2 and args[0] is args[1] and any(args[0] is own for own in _OWN_VIEWS))
+
+
+_SAME_NAME_IN_OTHER_SCOPES = _SameNameInOtherScopes()
 
 
 _DELTA = AggregationTemporality.DELTA
@@ -245,30 +265,11 @@ def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None
     return chosen, endpoint
 
 
-class _OneViewTwoScopes(logging.Filter):
-    """Drops the SDK's "conflicting metrics identities" warning when both sides are the same View.
-
-    The SDK compares name, unit and aggregation but not the instrumentation scope: with the requests
-    and httpx instrumentations both installed, each scope's ``http.client.request.duration`` matches
-    the seconds View, and the SDK warns although the two streams are told apart by their scopes.
-    One View matching two instruments of one scope cannot happen (a meter returns its existing
-    instrument), so the same View on both sides is always this harmless case.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        return not (isinstance(args, tuple) and len(args) == 2 and args[0] is args[1]
-                    and "conflicting metrics identities" in str(record.msg))
-
-
-_VIEW_WARNINGS = "opentelemetry.sdk.metrics._internal.metric_reader_storage"
-
-
 def build(settings: Settings, resource: Resource,
           metric_readers: Sequence[MetricReader]) -> MeterProvider:
-    warnings = logging.getLogger(_VIEW_WARNINGS)
-    if not any(isinstance(f, _OneViewTwoScopes) for f in warnings.filters):
-        warnings.addFilter(_OneViewTwoScopes())
+    # addFilter ignores a filter already there: a second build adds nothing.
+    logging.getLogger("opentelemetry.sdk.metrics._internal.metric_reader_storage").addFilter(
+        _SAME_NAME_IN_OTHER_SCOPES)
     provider = MeterProvider(resource=resource, metric_readers=list(metric_readers), views=views(),
                              shutdown_on_exit=False)
     metric_locks_after_fork.renew_after_fork(provider)

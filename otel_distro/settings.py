@@ -389,7 +389,7 @@ TABLE: tuple[Setting, ...] = (
             "YAML or TOML file of LLM spend budgets (USD per day or month, by cost attribute and model)."),
     Setting("OTEL_DISTRO_AI_CONTENT", "ai_content", _one_of("off", "redacted", "full"), "off", "off",
             "Prompt and completion content on exported GenAI spans, events and logs: off (removed), redacted "
-            "(secrets masked) or full; applied whatever the instrumentation captured."),
+            "(secrets masked) or full; applied whatever the instrumentation captured.", live=True),
     Setting("OTEL_DISTRO_AI_CONTENT_MAX_BYTES", "ai_content_max_bytes", _int_between(16, 10_000_000), 8192,
             "8192", "With OTEL_DISTRO_AI_CONTENT=redacted or full: longest content value kept (UTF-8 bytes)."),
     Setting("OTEL_DISTRO_BUSINESS_METRICS_FILE", "business_metrics_file", _optional_str, None, "(none)",
@@ -856,6 +856,14 @@ def child_environment(values: Mapping[str, str]) -> dict[str, str]:
 HOOK_OWNER_VARIABLE = "_OTEL_DISTRO_HOOK_OWNER"
 
 
+def announce_to_children(name: str, value: str | None) -> None:
+    """Set (or, with None, remove) a variable of the distro's that processes this one starts will read."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def claim_hook(environ: MutableMapping[str, str] | None = None) -> None:
     """Note this process as the one whose telemetry the hook set up (children see a different pid)."""
     env = os.environ if environ is None else environ
@@ -883,14 +891,6 @@ def apply_distro_defaults(environ: MutableMapping[str, str] | None = None) -> No
     env = os.environ if environ is None else environ
     for name, value in DISTRO_DEFAULTS.items():
         env.setdefault(name, value)
-
-
-def announce_to_children(name: str, value: str | None) -> None:
-    """Set (None: remove) a variable this process's children inherit, as state for spawned workers."""
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
 
 
 def markdown_table() -> str:
