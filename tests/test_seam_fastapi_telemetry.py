@@ -38,7 +38,7 @@ def _get(app: FastAPI, path: str) -> int:
 
 
 def test_fastapi_stops_tracing_its_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    fresh_guards(monkeypatch, seam, "TURN_OFF")
+    fresh_guards(monkeypatch, seam, "TURN_OFF", "OWN_PROVIDERS")
     left_on, native = _app_tracing_itself()
     assert _get(left_on, "/items/1") == 200 and len(native.get_finished_spans()) >= 1  # what is turned off
     app, spans = _app_tracing_itself()
@@ -53,7 +53,7 @@ def test_when_turning_it_off_fails_requests_are_served_and_traced_and_it_is_repo
         raise AttributeError("'FastAPI' object has no attribute '_telemetry'")
 
     monkeypatch.setattr(seam, "_turn_off", renamed)
-    guard = fresh_guards(monkeypatch, seam, "TURN_OFF")[0]
+    guard = fresh_guards(monkeypatch, seam, "TURN_OFF", "OWN_PROVIDERS")[0]
     app, spans = _app_tracing_itself()
     seam.turn_off_native_telemetry(app)
     seam.turn_off_native_telemetry(app)
@@ -61,3 +61,12 @@ def test_when_turning_it_off_fails_requests_are_served_and_traced_and_it_is_repo
     assert len(spans.get_finished_spans()) >= 2
     assert not guard.active
     assert _internal_errors.internal_error_counts() == {"sdk_private.fastapi_telemetry": 1}
+
+
+def test_an_app_given_providers_of_its_own_is_recognised() -> None:
+    from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+
+    assert seam.has_own_providers(FastAPI(telemetry={"tracer_provider": TracerProvider()}))
+    assert not seam.has_own_providers(FastAPI())
+    assert not seam.has_own_providers(FastAPI(telemetry={"tracing": False}))

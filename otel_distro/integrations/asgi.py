@@ -400,7 +400,6 @@ class TelemetryMiddleware:
 _installed: list[tuple[type, str, Any]] = []
 
 
-_NATIVE_PROVIDER_KEYS = ("tracer_provider", "meter_provider", "logger_provider")
 # Middlewares that already make the request's SERVER span: Starlette's own (>= 1.x) and
 # contrib's ASGI one, whoever added it.
 _NATIVE_MIDDLEWARES = frozenset({
@@ -409,17 +408,10 @@ _NATIVE_MIDDLEWARES = frozenset({
 })
 
 
-def _fastapi_telemetry_config(app: Any) -> dict[str, Any] | None:
-    """FastAPI's (>= 0.142) own telemetry settings of ``app``, or None for other apps."""
-    config = getattr(app, "_telemetry", None)
-    return config if isinstance(config, dict) else None
-
-
 def _app_set_up_its_own_telemetry(app: Any, stack: Any) -> bool:
     """Whether ``app`` traces its requests itself: it gave FastAPI's telemetry providers of its
     own, or has an OpenTelemetry middleware in its stack."""
-    config = _fastapi_telemetry_config(app)
-    if config is not None and any(config.get(key) is not None for key in _NATIVE_PROVIDER_KEYS):
+    if fastapi_telemetry.has_own_providers(app):
         return True
     seen: set[int] = set()
     while stack is not None and id(stack) not in seen:
