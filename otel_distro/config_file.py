@@ -144,7 +144,7 @@ def build(chosen: Settings) -> Built:
             tracer_provider, lambda e: redaction.wrap_span_exporter(forksafe.track(e), redactor))
         declarative.adopt_logger_provider(
             logger_provider, lambda e: redaction.wrap_log_exporter(forksafe.track(e), redactor),
-            logs.drain_processor())
+            logs.leading_processors(chosen))
         declarative.adopt_meter_provider(
             meter_provider, lambda e: redaction.wrap_metric_exporter(forksafe.track(e), redactor),
             lambda reader: redaction.redact_pull_reader(reader, redactor))

@@ -244,9 +244,9 @@ _PROBE_TIMEOUT_S = 0.3
 def _otlp_endpoints(chosen: settings.Settings) -> set[tuple[str, int]]:
     """The (host, port) pairs the OTLP exporters send to."""
     found = set()
-    for signal in ("traces", "metrics", "logs"):
-        if "otlp" in getattr(chosen, f"{signal}_exporter"):
-            url = urlsplit(chosen.signal_endpoint(signal))
+    for kind in ("traces", "metrics", "logs"):
+        if "otlp" in getattr(chosen, f"{kind}_exporter"):
+            url = urlsplit(chosen.signal_endpoint(kind))
             if url.hostname:
                 found.add((url.hostname, url.port or (443 if url.scheme == "https" else 80)))
     return found

@@ -7,7 +7,8 @@ values to the running telemetry:
 - ``sampler_arg``: the root sampler becomes a trace-id ratio sampler with that ratio (parent-based when the
   configured sampler was), for every tracer, including those taken before;
 - ``log_export_level``: the log bridge's export threshold;
-- ``redact_keys`` / ``redact_patterns``: the redaction rules every exporter and the console apply.
+- ``redact_keys`` / ``redact_patterns``: the redaction rules every exporter and the console apply;
+- ``ai_content``: the GenAI content policy (off, redacted, full) of the span and log processors.
 
 A value equal to the start-up one restores the start-up behaviour (the configured sampler itself).
 """
@@ -102,6 +103,10 @@ class LiveSettings:
                 if "sampler_arg" in values else self._startup_sampler
             if "log_export_level" in changed:
                 _set_log_level(wanted["log_export_level"])
+            if "ai_content" in changed:
+                from otel_distro.ai import content
+
+                content.change_live(dataclasses.replace(current, ai_content=wanted["ai_content"]))
             if self._redactor is not None and _REDACTION_FIELDS & changed.keys():
                 from otel_distro.redaction import Redactor
 

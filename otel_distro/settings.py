@@ -328,6 +328,10 @@ TABLE: tuple[Setting, ...] = (
             "Address the Prometheus pull endpoint binds (loopback unless you open it)."),
     Setting("OTEL_EXPORTER_PROMETHEUS_PORT", "prometheus_port", _int_between(0, 65535), 9464,
             "9464", "Port of the Prometheus pull endpoint (0 picks a free port)."),
+    # Multi-process servers (gunicorn, uvicorn --workers): set by the distro, inherited by the workers.
+    Setting("OTEL_DISTRO_PROMETHEUS_WORKERS_DIR", "prometheus_workers_dir", _optional_str, None, "(set by the "
+            "distro)", "Where worker processes register with the process serving the Prometheus endpoint; "
+            "the distro sets it for its workers, leave it unset.", file_key=None),
     # Downward-API variables a Kubernetes pod spec sets from fieldRef.
     Setting("K8S_POD_NAME", "k8s_pod_name", _optional_str, None, "(unset)",
             "k8s.pod.name, from the downward API (metadata.name)."),
@@ -385,7 +389,7 @@ TABLE: tuple[Setting, ...] = (
             "YAML or TOML file of LLM spend budgets (USD per day or month, by cost attribute and model)."),
     Setting("OTEL_DISTRO_AI_CONTENT", "ai_content", _one_of("off", "redacted", "full"), "off", "off",
             "Prompt and completion content on exported GenAI spans, events and logs: off (removed), redacted "
-            "(secrets masked) or full; applied whatever the instrumentation captured."),
+            "(secrets masked) or full; applied whatever the instrumentation captured.", live=True),
     Setting("OTEL_DISTRO_AI_CONTENT_MAX_BYTES", "ai_content_max_bytes", _int_between(16, 10_000_000), 8192,
             "8192", "With OTEL_DISTRO_AI_CONTENT=redacted or full: longest content value kept (UTF-8 bytes)."),
     Setting("OTEL_DISTRO_BUSINESS_METRICS_FILE", "business_metrics_file", _optional_str, None, "(none)",
@@ -513,6 +517,7 @@ class Settings:
     metric_export_interval_ms: int
     prometheus_host: str
     prometheus_port: int
+    prometheus_workers_dir: str | None
     k8s_pod_name: str | None
     k8s_pod_uid: str | None
     k8s_namespace_name: str | None
@@ -849,6 +854,14 @@ def child_environment(values: Mapping[str, str]) -> dict[str, str]:
 # Set by the first process that runs opentelemetry-instrument's hook; its children inherit the hook
 # (PYTHONPATH) and this variable. Not OTEL_-prefixed: tools that strip OTEL_* for a child keep it.
 HOOK_OWNER_VARIABLE = "_OTEL_DISTRO_HOOK_OWNER"
+
+
+def announce_to_children(name: str, value: str | None) -> None:
+    """Set (or, with None, remove) a variable of the distro's that processes this one starts will read."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def claim_hook(environ: MutableMapping[str, str] | None = None) -> None:

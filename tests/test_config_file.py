@@ -204,12 +204,16 @@ def test_the_file_drives_every_signal_with_redaction_and_genai_cost(receiver, st
     assert "hunter2" not in str(warning.body)
     # log_export_level: warning (from the file): the info record is not exported.
     assert not any("info one" in str(r.body) for r in receiver.logs())
-    servers = [s.name for s in receiver.spans() if s.kind == 2]  # SpanKind.SERVER: the lean middleware's one
+    # SpanKind.SERVER: the lean middleware's one span, ended after the response
+    servers = receiver.wait_for(lambda: [s.name for s in receiver.spans() if s.kind == 2], what="the server span")
     assert servers == ["GET /emit"]
+    chat = next(s for s in receiver.spans() if s.name == "chat one")
+    assert "gen_ai.input.messages" not in chat.attributes  # the GenAI content policy (off by default)
+    assert chat.attributes["otel_distro.gen_ai.content"] == "removed"
     cost = receiver.metric("gen_ai.client.cost")[-1]
     assert sum(p.value or p.sum or 0 for p in cost.points) > 0
     assert receiver.metric("process.cpu.time"), "the distro's process metrics go through the file's reader"
-    assert "otel-distro:" not in service.output()
+    assert "OTEL_CONFIG_FILE" not in service.output() and "is invalid" not in service.output()
 
 
 @pytest.mark.integration
@@ -243,7 +247,7 @@ def test_an_unknown_exporter_is_one_line_and_the_service_runs_on_the_environment
     assert http_get(base + "/emit?tag=three") == 200
     receiver.wait_for(lambda: any(s.name == "three-9" for s in receiver.spans()), what="spans per the variables")
     assert next(s for s in receiver.spans() if s.name == "three-0").resource["service.name"] == "fallback"
-    lines = [line for line in service.output().splitlines() if "otel-distro:" in line]
+    lines = [line for line in service.output().splitlines() if "OTEL_CONFIG_FILE" in line or path in line]
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"otel-distro: OTEL_CONFIG_FILE: {path} is not a valid configuration file: ")
     assert "carrier_pigeon" in lines[0]

@@ -29,7 +29,7 @@ def test_only_live_settings_are_accepted_and_values_are_parsed_as_in_the_file() 
         "sampler_arg": 0.25, "log_export_level": logging.WARNING, "redact_keys": ("ssn", "iban"),
         "redact_patterns": (r"\d{2,4}-x",)}
     assert {s.field for s in settings.TABLE if s.live} == set(settings.LIVE_FIELDS) >= {
-        "sampler_arg", "log_export_level", "redact_keys", "redact_patterns"}
+        "sampler_arg", "log_export_level", "redact_keys", "redact_patterns", "ai_content"}
 
 
 @pytest.mark.parametrize(("requested", "reason"), [
@@ -166,6 +166,24 @@ def test_settings_from_a_configuration_file_change_live_too(receiver, start_serv
     assert _emit_and_wait(base, receiver, "remote") == (0, True, True)
     assert _apply(opamp, {}) == (APPLIED, "")  # back to the file's settings and sampler
     assert _emit_and_wait(base, receiver, "back") == (10, False, True)
+
+
+@pytest.mark.integration
+def test_the_genai_content_policy_changes_live(receiver, start_service, opamp) -> None:
+    _, base = _start(start_service, receiver, opamp)
+
+    def prompt(tag: str) -> object:
+        _emit_and_wait(base, receiver, tag)
+        chat = receiver.wait_for(lambda: [s for s in receiver.spans() if s.name == f"chat {tag}"], what="the chat")
+        return chat[0].attributes.get("gen_ai.input.messages")
+
+    assert prompt("off") is None  # the default: removed
+    assert _apply(opamp, {"ai_content": "full"}) == (APPLIED, "")
+    assert prompt("full") == '[{"role": "user", "content": "hello full"}]'
+    status, reason = _apply(opamp, {"ai_content": "everything"})
+    assert status == FAILED and "ai_content='everything' is invalid" in reason
+    assert _apply(opamp, {}) == (APPLIED, "")
+    assert prompt("restored") is None
 
 
 @pytest.mark.integration

@@ -45,6 +45,7 @@ CASES: dict[str, tuple[str, object, str]] = {
     "OTEL_METRIC_EXPORT_INTERVAL": ("15000", 15000, "fast"),
     "OTEL_EXPORTER_PROMETHEUS_HOST": ("0.0.0.0", "0.0.0.0", "bad host!"),
     "OTEL_EXPORTER_PROMETHEUS_PORT": ("9100", 9100, "70000"),
+    "OTEL_DISTRO_PROMETHEUS_WORKERS_DIR": ("/run/shop-workers", "/run/shop-workers", None),
     "K8S_POD_NAME": ("shop-7d9", "shop-7d9", None),
     "K8S_POD_UID": ("0b1c", "0b1c", None),
     "K8S_NAMESPACE_NAME": ("prod", "prod", None),

@@ -2,7 +2,8 @@
 
 ``opentelemetry-configuration`` builds whole providers from ``OTEL_CONFIG_FILE``; its public API gives no hook
 between an exporter and the processor or reader it feeds. To redact what leaves the process (and keep the OTLP
-exporters' connections per process), each exporter is swapped for its wrapper inside the processor that holds it.
+exporters' connections per process), each exporter is swapped for its wrapper inside the processor that holds it;
+the log pipeline's own processors (the bridge's drain, the GenAI content policy) go before the file's.
 Each provider's own exit hook is taken off as well: the distro's bounded shutdown flushes and closes them once.
 
 There is no public path that does the same: when the private parts are not as tested, the file is not used
@@ -13,7 +14,7 @@ Tested with opentelemetry-sdk 1.45.0 and 1.45.1.
 from __future__ import annotations
 
 import atexit
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from otel_distro._sdk_private import FastPath
@@ -58,13 +59,13 @@ def _adopt_tracer_provider(provider: Any, wrap: Wrap) -> None:
     _no_exit_hook(provider)
 
 
-def _adopt_logger_provider(provider: Any, wrap: Wrap, first: Any) -> None:
+def _adopt_logger_provider(provider: Any, wrap: Wrap, leading: Sequence[Any]) -> None:
     multi = provider._multi_log_record_processor
     processors = _log_processors(provider)
     for processor in processors:
         _swap_exporter(processor, wrap)
     with multi._lock:
-        multi._log_record_processors = (first, *processors)
+        multi._log_record_processors = (*leading, *processors)
     _no_exit_hook(provider, "_at_exit_handler")
 
 

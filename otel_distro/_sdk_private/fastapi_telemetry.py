@@ -34,31 +34,29 @@ def _leave_on(app: Any) -> None:
     """The public path: none (FastAPI's switch is its constructor's argument)."""
 
 
+def new_guards() -> tuple[FastPath[None], FastPath[bool]]:
+    return (FastPath("fastapi_telemetry", _turn_off, _leave_on),
+            FastPath("fastapi_telemetry.own_providers", _own_providers, _providers_unknown))
+
+
 _PROVIDER_KEYS = ("tracer_provider", "meter_provider", "logger_provider")
 
 
 def _own_providers(app: Any) -> bool:
     config = app._telemetry
-    if not isinstance(config, dict):
-        raise TypeError(f"FastAPI's _telemetry is a {type(config).__name__}, not the dict it was tested with")
-    return any(config.get(key) is not None for key in _PROVIDER_KEYS)
+    return isinstance(config, dict) and any(config.get(key) is not None for key in _PROVIDER_KEYS)
 
 
 def _providers_unknown(app: Any) -> bool:
-    """The public path: none; the app is taken as not having set its telemetry up itself."""
+    """The public path: FastAPI says nothing of the providers it was given, so the app is taken to have none."""
     return False
-
-
-def new_guards() -> tuple[FastPath[None], FastPath[bool]]:
-    return (FastPath("fastapi_telemetry", _turn_off, _leave_on),
-            FastPath("fastapi_own_providers", _own_providers, _providers_unknown))
 
 
 TURN_OFF, OWN_PROVIDERS = new_guards()
 
 
 def has_own_providers(app: Any) -> bool:
-    """Whether ``app`` is a FastAPI app given a tracer, meter or logger provider of its own (``telemetry=``)."""
+    """Whether ``app`` is a FastAPI app given telemetry providers of its own (``FastAPI(telemetry={...})``)."""
     fastapi = sys.modules.get("fastapi")
     return (fastapi is not None and isinstance(app, fastapi.FastAPI) and _has_native_telemetry(app)
             and OWN_PROVIDERS(app))

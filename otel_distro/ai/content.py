@@ -14,6 +14,7 @@ processors). This module imports nothing heavy: the log pipeline loads it at sta
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +63,12 @@ class ContentPolicy:
         self.mode = mode
         self.max_bytes = max_bytes
         self._redactor = redactor
+
+    def adopt(self, other: ContentPolicy) -> None:
+        """Take ``other``'s mode (live configuration); the mode goes last, so that it never meets the old redactor."""
+        self._redactor = other._redactor
+        self.max_bytes = other.max_bytes
+        self.mode = other.mode
 
     def _redacting(self) -> Any:
         if self._redactor is None:
@@ -172,10 +179,23 @@ class ContentLogProcessor(LogRecordProcessor):
         return True
 
 
+_policies: weakref.WeakSet[ContentPolicy] = weakref.WeakSet()
+
+
 def policy_from_settings(settings: Any) -> ContentPolicy:
     redactor = None
     if settings.ai_content == REDACTED and settings.redact:
         from otel_distro.redaction import from_settings
 
         redactor = from_settings(settings)
-    return ContentPolicy(settings.ai_content, settings.ai_content_max_bytes, redactor)
+    policy = ContentPolicy(settings.ai_content, settings.ai_content_max_bytes, redactor)
+    _policies.add(policy)
+    return policy
+
+
+def change_live(settings: Any) -> None:
+    """Every policy built so far (the span and the log processors') follows these settings from now on."""
+    fresh = policy_from_settings(settings)
+    for policy in list(_policies):
+        if policy is not fresh:
+            policy.adopt(fresh)

@@ -12,16 +12,16 @@ console lines and the root logger's plain stdout/stderr handlers step aside (put
 """
 
 from otel_distro.logs.delivery import Losses, report_at_exit
-from otel_distro.logs.provider import build, drain_processor, exporters
+from otel_distro.logs.provider import build, exporters, leading_processors
 from otel_distro.logs.takeover import bridge, install_bridge, remove_bridge
 
 __all__ = [
     "Losses",
     "bridge",
     "build",
-    "drain_processor",
     "exporters",
     "install_bridge",
+    "leading_processors",
     "remove_bridge",
     "report_at_exit",
 ]

@@ -57,18 +57,18 @@ class DrainBridge(LogRecordProcessor):
         return True
 
 
-def drain_processor() -> LogRecordProcessor:
-    """The processor that must come first in any logger provider the bridge feeds (``build`` adds its own)."""
-    return DrainBridge()
+def leading_processors(settings: Settings) -> list[LogRecordProcessor]:
+    """What comes before the exporters' processors in any logger provider the bridge feeds (a file's too)."""
+    from otel_distro.ai import content  # GenAI prompt/completion policy: before the batch processors copy records
+
+    return [DrainBridge(), content.ContentLogProcessor(content.policy_from_settings(settings))]
 
 
 def build(settings: Settings, resource: Resource,
           log_exporters: Sequence[LogRecordExporter] | None = None) -> LoggerProvider:
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    provider.add_log_record_processor(DrainBridge())
-    from otel_distro.ai import content  # GenAI prompt/completion policy: before the batch processors copy records
-
-    provider.add_log_record_processor(content.ContentLogProcessor(content.policy_from_settings(settings)))
+    for processor in leading_processors(settings):
+        provider.add_log_record_processor(processor)
     redactor = redaction.from_settings(settings)
     for exporter in exporters(settings) if log_exporters is None else log_exporters:
         provider.add_log_record_processor(BatchLogRecordProcessor(

@@ -3,7 +3,7 @@
 Started under opentelemetry-instrument by tests/test_config_file.py (settings from OTEL_CONFIG_FILE) and
 tests/test_remote_config.py (settings changed live over OpAMP). GET /emit?tag=T makes, under the request's span,
 ten child spans named "T-<i>" carrying a secret, one info and one warning log record saying T, and one GenAI chat
-span with token usage (priced by the distro's GenAI processor).
+span with token usage (priced by the distro's GenAI processor) and its prompt (kept or not by the content policy).
 """
 
 from __future__ import annotations
@@ -39,4 +39,5 @@ async def emit(tag: str) -> dict:
         span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
         span.set_attribute("gen_ai.usage.input_tokens", 1000)
         span.set_attribute("gen_ai.usage.output_tokens", 500)
+        span.set_attribute("gen_ai.input.messages", '[{"role": "user", "content": "hello ' + tag + '"}]')
     return {"tag": tag}

@@ -42,9 +42,6 @@ NO_DATA = {
     **AGENT_PANELS,
     ("otel-distro-api", "Traffic vs same hour yesterday", "B"):
         "offset 1d needs a day of history; the test Prometheus is seconds old",
-    ("otel-distro-ai", "Cache savings (last hour)", "A"):
-        "opentelemetry-instrumentation-openai-v2 (2.4b0) does not put a chat completion's cached prompt tokens "
-        "on the span, so the distro has no cache reads to price",
     ("otel-distro-system", "Collector: failed sends and queue usage", "A"):
         "the Collector creates its otelcol_exporter_send_failed_* counters at the first failed send; "
         "every export here succeeds",
