@@ -66,3 +66,12 @@ def test_when_turning_it_off_fails_requests_are_served_and_traced_and_it_is_repo
     assert len(spans.get_finished_spans()) >= 2
     assert not guard.active
     assert _internal_errors.internal_error_counts() == {"sdk_private.fastapi_telemetry": 1}
+
+
+def test_an_app_given_providers_of_its_own_is_recognised() -> None:
+    from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+
+    assert seam.has_own_providers(FastAPI(telemetry={"tracer_provider": TracerProvider()}))
+    assert not seam.has_own_providers(FastAPI())
+    assert not seam.has_own_providers(FastAPI(telemetry={"tracing": False}))
