@@ -11,6 +11,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 SHIPPED = ("collector", "examples")
+# Never shipped: caches, local secrets, and the Express example's installed and compiled files.
+LEFT_OUT = ("__pycache__", "*.pyc", ".pytest_cache", "secrets", "node_modules", "dist")
 
 
 class BuildPyWithShippedFiles(build_py):
@@ -19,8 +21,7 @@ class BuildPyWithShippedFiles(build_py):
         here = Path(__file__).resolve().parent
         for name in SHIPPED:
             target = Path(self.build_lib) / "otel_distro" / "_shipped" / name
-            shutil.copytree(here / name, target, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "secrets"))
+            shutil.copytree(here / name, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*LEFT_OUT))
 
 
 setup(cmdclass={"build_py": BuildPyWithShippedFiles})

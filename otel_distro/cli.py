@@ -47,7 +47,8 @@ def collector_check(path: Path | None, cache: Path | None, chart: Path | None) -
     from otel_distro import _assets
     from otel_distro.collector_check import check_file
 
-    problems = check_file(path or _assets.collector_dir() / "otelcol-config.yaml", cache=cache, chart=chart)
+    path = path or _assets.collector_dir() / "otelcol-config.yaml"
+    problems = check_file(path, cache=cache, chart=chart)
     for problem in problems:
         print(f"{problem.severity}: {problem.message}")
     errors = [p for p in problems if p.severity == "error"]

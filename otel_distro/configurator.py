@@ -11,12 +11,14 @@ import atexit
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._configuration import _BaseConfigurator
@@ -162,6 +164,9 @@ def _build(chosen: settings.Settings) -> Telemetry:
         live_sampler = live.prepare(tracer_provider)
 
     ai.install(chosen, tracer_provider, meter_provider)  # wraps the sampler: before any tracer
+    from otel_distro.integrations.db_metrics import DatabaseOperationDuration
+
+    tracer_provider.add_span_processor(DatabaseOperationDuration(meter_provider))
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     _logs.set_logger_provider(logger_provider)
@@ -234,6 +239,38 @@ def _flush_and_close(telemetry: Telemetry, timeout_ms: int) -> None:
         telemetry.pull_endpoint.close()
 
 
+# How long exit waits when no Collector endpoint accepts a connection: nothing could be delivered.
+UNREACHABLE_EXIT_WAIT_S = 0.5
+_PROBE_TIMEOUT_S = 0.3
+
+
+def _otlp_endpoints(chosen: settings.Settings) -> set[tuple[str, int]]:
+    """The (host, port) pairs the OTLP exporters send to."""
+    found = set()
+    for kind in ("traces", "metrics", "logs"):
+        if "otlp" in getattr(chosen, f"{kind}_exporter"):
+            url = urlsplit(chosen.signal_endpoint(kind))
+            if url.hostname:
+                found.add((url.hostname, url.port or (443 if url.scheme == "https" else 80)))
+    return found
+
+
+def _nothing_deliverable(chosen: settings.Settings) -> bool:
+    """True when the only destinations are OTLP endpoints and none of them accepts a connection."""
+    endpoints = _otlp_endpoints(chosen)
+    others = [name for signal in ("traces", "metrics", "logs")
+              for name in getattr(chosen, f"{signal}_exporter") if name not in ("otlp", "none")]
+    if not endpoints or others:
+        return False
+    for address in endpoints:
+        try:
+            with socket.create_connection(address, timeout=_PROBE_TIMEOUT_S):
+                return False
+        except OSError:
+            continue
+    return True
+
+
 def shutdown() -> None:
     """Flush pending spans, metrics and logs, then stop exporting; bounded by the shutdown timeout."""
     global _telemetry
@@ -249,11 +286,17 @@ def shutdown() -> None:
     logs.remove_bridge()
     ai.uninstall()
     timeout = telemetry.settings.shutdown_timeout_s
+    unreachable = _nothing_deliverable(telemetry.settings)
+    if unreachable:
+        timeout = min(timeout, UNREACHABLE_EXIT_WAIT_S)
     worker = threading.Thread(target=_flush_and_close, args=(telemetry, int(timeout * 1000)),
                               name="otel-distro-shutdown", daemon=True)
     worker.start()
     worker.join(timeout)
-    if worker.is_alive():
+    if worker.is_alive() and unreachable:
+        _log.warning("otel-distro: no OTLP endpoint accepts connections at exit; queued telemetry dropped "
+                     "after %ss", timeout)
+    elif worker.is_alive():
         _log.warning("otel-distro: telemetry not fully flushed within %ss "
                      "(OTEL_DISTRO_SHUTDOWN_TIMEOUT)", timeout)
     if bridge is not None:
@@ -264,6 +307,10 @@ class OtelConfigurator(_BaseConfigurator):
     """The ``opentelemetry_configurator`` entry point named ``otel_distro``."""
 
     def _configure(self, **kwargs: Any) -> None:
+        if settings.hook_inherited_unconfigured():
+            _log.debug("otel-distro: hook inherited without OTEL_* configuration; no telemetry here")
+            return
+        settings.claim_hook()
         try:
             configure()
         except settings.StrictModeError as stop:

@@ -5,7 +5,9 @@ defaults (Prometheus pull endpoint on a free loopback port, traces and logs to
 OTLP JSON files), drives bounded traffic, and prints what the telemetry says,
 read back from the real metrics endpoint. If Prometheus and Alertmanager are
 installed it also runs them on the shipped configs (fast demo timing, see
-otel_distro/stack.py) and shows the alerts that reached the local receivers.
+otel_distro/stack.py) and shows the alerts that reached the local receivers; when
+``otel-distro stack build`` has built the Collector, Jaeger and VictoriaLogs, it runs
+the whole stack (otel_distro/stack_up.py) and the shop also sends its traces and logs there.
 Everything it starts, it stops.
 """
 
@@ -232,8 +234,9 @@ def _service(argv: list[str], env: dict[str, str], log_path: Path) -> Iterator[s
 
 
 def _start_stack(resources: contextlib.ExitStack, workdir: Path, metrics_port: int,
-                 with_stack: bool) -> tuple[object, object] | None:
-    """Prometheus + Alertmanager on the shipped configs, if wanted and installed."""
+                 with_stack: bool) -> tuple[object, object, dict[str, str]] | None:
+    """Prometheus + Alertmanager on the shipped configs, if wanted and installed (the whole stack if built):
+    (the running stack, its alert sink, the endpoints of the whole stack or {})."""
     if not with_stack:
         return None
     try:
@@ -249,16 +252,29 @@ def _start_stack(resources: contextlib.ExitStack, workdir: Path, metrics_port: i
     except ImportError:
         print("  (PyYAML not installed: skipping the alerting part; pip install 'otel-distro[collector]')")
         return None
+    from otel_distro import stack_build, stack_up
+
     sink = stack.AlertSink().start()
     resources.callback(sink.stop)
+    receivers = stack.alertmanager_env(workdir / "stack", sink.url, _free_port())
+    targets = {"shop-demo": f"127.0.0.1:{metrics_port}"}
+    built = stack_build.find_built()
+    if built is not None:
+        whole = stack_up.start(workdir / "stack", stack_up.choose_ports({}, free=True), built, targets=targets,
+                               demo_timing=True, alertmanager_env=receivers)
+        resources.callback(whole.stop)
+        endpoints = whole.endpoints()
+        print(f"  the whole stack runs (otel-distro stack up): Collector {endpoints['otlp_http']}, Jaeger "
+              f"{endpoints['jaeger']}, VictoriaLogs {endpoints['victorialogs']}, Prometheus "
+              f"{endpoints['prometheus']}, Alertmanager {endpoints['alertmanager']} (demo timing)")
+        return whole, sink, endpoints
     local = stack.LocalStack.start(
-        workdir / "stack", targets={"shop-demo": f"127.0.0.1:{metrics_port}"},
-        alertmanager_env_=stack.alertmanager_env(workdir / "stack", sink.url, _free_port()),
+        workdir / "stack", targets=targets, alertmanager_env_=receivers,
         prometheus_port=_free_port(), alertmanager_port=_free_port())
     resources.callback(local.stop)
     print(f"  Prometheus {local.prometheus_url} and Alertmanager {local.alertmanager_url} "
           "run the shipped rules and routing (demo timing: 1 s scrapes, 10 s windows, for: 0s)")
-    return local, sink
+    return local, sink, {}
 
 
 def _wait_for_alerts(sink: object, seconds: float) -> list[tuple[str, dict]]:
@@ -316,6 +332,10 @@ def run(requests: int, seconds: float, out_dir: Path | None, *, with_stack: bool
             child_environment({"PYTHONPATH": str(_EXAMPLES.parent)}), workdir / "llm-server.log"))
         print(f"  a local test LLM server (OpenAI-compatible) answers on 127.0.0.1:{llm_port}")
         alerting = _start_stack(resources, workdir, metrics_port, with_stack)
+        endpoints = alerting[2] if alerting else {}
+        if endpoints:  # traces and logs to the Collector too; metrics stay pulled (no double counting)
+            env.update({"OTEL_TRACES_EXPORTER": "file,otlp", "OTEL_LOGS_EXPORTER": "file,otlp",
+                        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoints["otlp_http"]})
         process = resources.enter_context(_service(argv, env, workdir / "service.log"))
         base = f"http://127.0.0.1:{port}"
         if not _wait_ready(base + "/health", process):
@@ -358,6 +378,9 @@ def run(requests: int, seconds: float, out_dir: Path | None, *, with_stack: bool
     console = _first_json_line(workdir / "service.log")
     if console:
         print(f"  console: JSON lines in {workdir / 'service.log'}, e.g.\n    {console}")
+    if endpoints:
+        print(f"  traces and logs were also sent through the Collector to Jaeger ({endpoints['jaeger']}) and "
+              f"VictoriaLogs ({endpoints['victorialogs']}); the stack stopped with the demo")
     if alerting:
         print("\nAlerts delivered by Alertmanager to the local receivers:")
         lines = [line for path, body in alerts for line in _describe_alert(path, body)]

@@ -4,7 +4,8 @@ Its own warnings (the ``otel_distro`` logger) and the SDK's (``opentelemetry``: 
 instrumentations that refused the installed library) always reach stderr through one handler of the
 distro's - whatever the application did with logging and whatever the console mode: as JSON lines like
 the console's with OTEL_DISTRO_LOG_FORMAT=json, as text lines otherwise. They are not handed to the
-application's handlers nor exported (a failing export would feed itself).
+application's handlers; the distro's own are exported by the log bridge too, the SDK's are not (a failing
+export would feed itself).
 
 Exporters log a warning or a traceback for every failed batch; with the
 Collector down that is a line per second per signal. A filter on the SDK's

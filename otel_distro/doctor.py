@@ -15,36 +15,13 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from otel_distro import settings as settings_
+from otel_distro.integrations import registry
 from otel_distro.redaction.rules import Redactor
 
-# Libraries whose calls a service's traces should show, with the package that
-# instruments them. Transitive helpers (urllib3, jinja2, click ...) are left out:
-# flagging them would make every environment look broken.
-SERVICE_LIBRARIES: dict[str, str] = {
-    "fastapi": "opentelemetry-instrumentation-fastapi",
-    "flask": "opentelemetry-instrumentation-flask",
-    "django": "opentelemetry-instrumentation-django",
-    "celery": "opentelemetry-instrumentation-celery",
-    "requests": "opentelemetry-instrumentation-requests",
-    "httpx": "opentelemetry-instrumentation-httpx",
-    "aiohttp": "opentelemetry-instrumentation-aiohttp-client",
-    "sqlalchemy": "opentelemetry-instrumentation-sqlalchemy",
-    "psycopg": "opentelemetry-instrumentation-psycopg",
-    "psycopg2-binary": "opentelemetry-instrumentation-psycopg2",
-    "asyncpg": "opentelemetry-instrumentation-asyncpg",
-    "pymysql": "opentelemetry-instrumentation-pymysql",
-    "redis": "opentelemetry-instrumentation-redis",
-    "pymongo": "opentelemetry-instrumentation-pymongo",
-    "grpcio": "opentelemetry-instrumentation-grpc",
-    "botocore": "opentelemetry-instrumentation-botocore",
-    "kafka-python": "opentelemetry-instrumentation-kafka-python",
-    "confluent-kafka": "opentelemetry-instrumentation-confluent-kafka",
-    "pika": "opentelemetry-instrumentation-pika",
-    "aio-pika": "opentelemetry-instrumentation-aio-pika",
-    "openai": "opentelemetry-instrumentation-genai-openai",
-    "anthropic": "opentelemetry-instrumentation-genai-anthropic",
-    "openai-agents": "opentelemetry-instrumentation-genai-openai-agents",
-}
+# Libraries whose calls a service's traces should show, with the package that instruments them, from the
+# integration registry. Transitive helpers (urllib3, jinja2, click ...) are not in it: flagging them would make
+# every environment look broken.
+SERVICE_LIBRARIES: dict[str, str] = registry.service_libraries()
 
 
 @dataclass(frozen=True)
@@ -99,7 +76,9 @@ def configuration_rows(chosen: settings_.Settings) -> list[dict[str, str]]:
         for section, summary in config_file.describe(chosen.declarative):
             rows.append({"variable": section, "value": summary, "source": f"file {chosen.declarative.path}"})
     for name, value in settings_.other_otel_variables().items():
-        rows.append({"variable": name, "value": value, "source": "environment (read by the SDK)"})
+        not_read = settings_.NOT_READ.get(name)
+        rows.append({"variable": name, "value": value,
+                     "source": f"environment (not read: {not_read})" if not_read else "environment (read by the SDK)"})
     return rows
 
 
@@ -196,9 +175,11 @@ def check_instrumentations(installed: Callable[[str], bool] = _installed) -> Ite
     if not missing:
         yield Finding("instrumentations", True, "every installed service library is instrumented")
     for library, instrumentation in missing:
+        extra = registry.extra_for(instrumentation)
+        install = f"pip install 'otel-distro[{extra}]'" if extra else f"pip install {instrumentation}"
         yield Finding("instrumentations", False,
                       f"{library} is installed but {instrumentation} is not: its calls will not "
-                      f"be traced (pip install {instrumentation})")
+                      f"be traced ({install})")
 
 
 def check_instrumentations_load() -> Iterable[Finding]:
@@ -219,7 +200,8 @@ def check_instrumentations_load() -> Iterable[Finding]:
             continue
         if conflict is not None and getattr(conflict, "found", None):
             yield Finding("instrumentations", False,
-                          f"{conflict._format_message(entry_point.name)} It fails to load: upgrade "
+                          f'{entry_point.name} only instruments "{conflict.required}", but the installed '
+                          f'"{conflict.found}" falls outside that range. It fails to load: upgrade '
                           f"{entry_point.dist.name} or install a version its range admits.")
 
 

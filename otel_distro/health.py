@@ -8,6 +8,10 @@
 
     health.install(app)          # GET /health (liveness), GET /health/ready (the checks)
 
+``install`` takes a FastAPI/Starlette app or a Flask app; ``endpoints()`` gives
+the two routes as ASGI apps for any ASGI router, ``wsgi_endpoints()`` as WSGI
+apps for any WSGI one.
+
 A check passes when it returns a truthy value (or ``(True, "message")``); it
 fails when it returns a falsy value, raises, or runs past its timeout. A
 failing critical check makes ``/health/ready`` answer 503; a failing
@@ -20,6 +24,7 @@ the gauge ``health.check.status`` (1 healthy, 0 not) and records
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import json
 import threading
@@ -170,9 +175,7 @@ def check(name: str | None = None, *, timeout: float = 2.0, critical: bool = Tru
 async def _send_json(send: Callable[..., Awaitable[None]], status: int, body: Any) -> None:
     payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode()),
-                            (b"cache-control", b"no-store")]})
+                "headers": [(name.encode(), value.encode()) for name, value in _json_headers(payload).items()]})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -197,12 +200,100 @@ def endpoints(health_registry: HealthRegistry | None = None) -> tuple[_Endpoint,
     return _Endpoint(live), _Endpoint(chosen.readiness)
 
 
+def wsgi_endpoints(health_registry: HealthRegistry | None = None) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Two WSGI apps, liveness and readiness, for any WSGI router."""
+    chosen = health_registry or registry
+
+    def live(environ: dict, start_response: Callable[..., Any]) -> list[bytes]:
+        return _wsgi_json(start_response, 200, {"status": "pass"})
+
+    def ready(environ: dict, start_response: Callable[..., Any]) -> list[bytes]:
+        return _wsgi_json(start_response, *_readiness_from_thread(chosen))
+
+    return live, ready
+
+
+def _wsgi_json(start_response: Callable[..., Any], status: int, body: Any) -> list[bytes]:
+    payload = json.dumps(body).encode()
+    reason = "OK" if status == 200 else "Service Unavailable"
+    start_response(f"{status} {reason}", list(_json_headers(payload)))
+    return [payload]
+
+
+def _json_headers(payload: bytes) -> dict[str, str]:
+    return {"content-type": "application/json", "content-length": str(len(payload)),
+            "cache-control": "no-store"}
+
+
+class _CheckLoop:
+    """One event loop in a daemon thread that runs the checks for synchronous (WSGI) routes.
+
+    A loop per request (``asyncio.run``) would wait at its close for a hanging sync
+    check's worker thread: the route would hang with the check instead of being cut
+    at the check's timeout.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _running(self) -> asyncio.AbstractEventLoop:
+        with self._lock:  # a forked worker inherits the loop but not its thread: start a new one
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=self._loop.run_forever,
+                                                name="otel-distro-health", daemon=True)
+                self._thread.start()
+            return self._loop
+
+    def run(self, coroutine: Awaitable[Any]) -> Any:
+        future: concurrent.futures.Future = asyncio.run_coroutine_threadsafe(coroutine, self._running())
+        return future.result()
+
+
+_check_loop = _CheckLoop()
+
+
+def _readiness_from_thread(chosen: HealthRegistry) -> tuple[int, dict[str, Any]]:
+    return _check_loop.run(chosen.readiness())
+
+
 def install(app: Any, prefix: str = "/health",
             health_registry: HealthRegistry | None = None) -> None:
-    """Add ``{prefix}`` and ``{prefix}/ready`` to a FastAPI or Starlette app."""
+    """Add ``{prefix}`` and ``{prefix}/ready`` to a FastAPI, Starlette or Flask app."""
+    if hasattr(getattr(app, "router", None), "routes"):
+        _install_asgi(app, prefix, health_registry)
+    elif callable(getattr(app, "add_url_rule", None)):
+        _install_flask(app, prefix, health_registry or registry)
+    else:
+        raise TypeError(f"health.install() takes a FastAPI, Starlette or Flask app, not "
+                        f"{type(app).__name__}; mount health.endpoints() (ASGI) or "
+                        f"health.wsgi_endpoints() (WSGI) in other routers")
+
+
+def _install_asgi(app: Any, prefix: str, health_registry: HealthRegistry | None) -> None:
     from starlette.routing import Route
 
     live, ready = endpoints(health_registry)
     app.router.routes.append(Route(prefix, live, methods=["GET", "HEAD"], include_in_schema=False))
     app.router.routes.append(Route(prefix + "/ready", ready, methods=["GET", "HEAD"],
                                    include_in_schema=False))
+
+
+def _install_flask(app: Any, prefix: str, chosen: HealthRegistry) -> None:
+    def live() -> tuple[bytes, int, dict[str, str]]:
+        return _flask_json(200, {"status": "pass"})
+
+    def ready() -> tuple[bytes, int, dict[str, str]]:
+        return _flask_json(*_readiness_from_thread(chosen))
+
+    # Flask answers HEAD for every GET rule; endpoint names carry the prefix so two installs do not clash.
+    app.add_url_rule(prefix, endpoint=f"otel_distro_health:{prefix}", view_func=live, methods=["GET"])
+    app.add_url_rule(prefix + "/ready", endpoint=f"otel_distro_health_ready:{prefix}", view_func=ready,
+                     methods=["GET"])
+
+
+def _flask_json(status: int, body: Any) -> tuple[bytes, int, dict[str, str]]:
+    payload = json.dumps(body).encode()
+    return payload, status, _json_headers(payload)

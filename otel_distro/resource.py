@@ -20,7 +20,7 @@ from opentelemetry.sdk.resources import (
     ServiceInstanceIdResourceDetector,
 )
 
-from otel_distro.settings import Settings
+from otel_distro.settings import Settings, hook_inherited
 from otel_distro.version import __version__
 
 _log = logging.getLogger("otel_distro")
@@ -89,7 +89,7 @@ def service_name(settings: Settings) -> tuple[str, bool]:
 def build(settings: Settings) -> Resource:
     """Detected attributes, overridden by ours, overridden by the user's."""
     name, guessed = service_name(settings)
-    if guessed:
+    if guessed and not hook_inherited():  # said once, by the process that ran the hook first
         _log.warning("otel-distro: OTEL_SERVICE_NAME is not set; using %r from the program name",
                      name)
     detected = (

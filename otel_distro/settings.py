@@ -27,8 +27,9 @@ from urllib.parse import unquote, urlsplit
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
-_SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on",
-             "parentbased_always_off", "parentbased_traceidratio")
+SAMPLER_ENTRY_POINTS = "opentelemetry_traces_sampler"
+BUILTIN_SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on",
+                    "parentbased_always_off", "parentbased_traceidratio")
 
 
 class InvalidValue(ValueError):
@@ -77,6 +78,23 @@ def _int_between(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _optional_int_between(low: int, high: int) -> Callable[[str], int | None]:
+    parse = _int_between(low, high)
+    return lambda raw: parse(raw) if raw.strip() else None
+
+
+def _sampler_name(raw: str) -> str:
+    value = raw.strip()
+    if value.lower() in BUILTIN_SAMPLERS:
+        return value.lower()
+    from importlib.metadata import entry_points
+
+    if value and entry_points(group=SAMPLER_ENTRY_POINTS, name=value):
+        return value
+    raise InvalidValue("one of " + ", ".join(BUILTIN_SAMPLERS)
+                       + f", or a sampler registered under {SAMPLER_ENTRY_POINTS}")
+
+
 def _float_between(low: float, high: float) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         try:
@@ -111,6 +129,10 @@ def _list_of(*choices: str) -> Callable[[str], tuple[str, ...]]:
 
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(i.strip() for i in raw.split(",") if i.strip())
+
+
+def _header_names(raw: str) -> tuple[str, ...]:
+    return tuple(name.lower() for name in _csv(raw))
 
 
 def _url(raw: str) -> str:
@@ -275,15 +297,30 @@ TABLE: tuple[Setting, ...] = (
             "OTLP transport; only http/protobuf is shipped (fork-safe, no gRPC threads)."),
     Setting("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_ms", _int_between(1, 600_000), 10_000,
             "10000", "Milliseconds one OTLP export may take, retries included."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "otlp_traces_timeout_ms", _optional_int_between(1, 600_000), None,
+            "(OTEL_EXPORTER_OTLP_TIMEOUT)", "Milliseconds one OTLP span export may take, overriding the general one."),
+    Setting("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "otlp_metrics_timeout_ms", _optional_int_between(1, 600_000),
+            None, "(OTEL_EXPORTER_OTLP_TIMEOUT)",
+            "Milliseconds one OTLP metric export may take, overriding the general one."),
+    Setting("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "otlp_logs_timeout_ms", _optional_int_between(1, 600_000), None,
+            "(OTEL_EXPORTER_OTLP_TIMEOUT)", "Milliseconds one OTLP log export may take, overriding the general one."),
     Setting("OTEL_EXPORTER_OTLP_CERTIFICATE", "otlp_certificate", _readable_file, None, "(system CAs)",
             "CA certificate file (PEM) trusted for an https:// Collector; checked at start-up, read by the SDK."),
     Setting("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "metrics_temporality",
             _one_of("cumulative", "delta", "lowmemory"), "cumulative", "cumulative",
             "Aggregation temporality of OTLP metrics."),
-    Setting("OTEL_TRACES_SAMPLER", "sampler", _one_of(*_SAMPLERS), "parentbased_always_on",
-            "parentbased_always_on", "Head sampler."),
+    Setting("OTEL_TRACES_SAMPLER", "sampler", _sampler_name, "parentbased_always_on",
+            "parentbased_always_on", "Head sampler: " + ", ".join(BUILTIN_SAMPLERS) + ", or the name of a sampler "
+            "registered under the opentelemetry_traces_sampler entry point group (given OTEL_TRACES_SAMPLER_ARG)."),
     Setting("OTEL_TRACES_SAMPLER_ARG", "sampler_arg", _float_between(0.0, 1.0), 1.0, "1.0",
             "Ratio for the traceidratio samplers.", live=True),
+    Setting("OTEL_METRIC_EXPORT_TIMEOUT", "metric_export_timeout_ms", _optional_int_between(1, 600_000), None,
+            "(the OTLP metrics timeout)", "Milliseconds one periodic metric collection and export may take."),
+    Setting("OTEL_BLRP_MAX_QUEUE_SIZE", "log_queue_size", _int_between(1, 10_000_000), 65_536, "65536",
+            "Log records waiting for export, at most (more are dropped and counted); the SDK's 2048 drops "
+            "records in bursts."),
+    Setting("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "log_export_batch_size", _int_between(1, 10_000_000), 512, "512",
+            "Log records per export, at most (no more than OTEL_BLRP_MAX_QUEUE_SIZE)."),
     Setting("OTEL_METRIC_EXPORT_INTERVAL", "metric_export_interval_ms",
             _int_between(100, 86_400_000), 60_000, "60000",
             "Milliseconds between OTLP metric exports."),
@@ -291,6 +328,10 @@ TABLE: tuple[Setting, ...] = (
             "Address the Prometheus pull endpoint binds (loopback unless you open it)."),
     Setting("OTEL_EXPORTER_PROMETHEUS_PORT", "prometheus_port", _int_between(0, 65535), 9464,
             "9464", "Port of the Prometheus pull endpoint (0 picks a free port)."),
+    # Multi-process servers (gunicorn, uvicorn --workers): set by the distro, inherited by the workers.
+    Setting("OTEL_DISTRO_PROMETHEUS_WORKERS_DIR", "prometheus_workers_dir", _optional_str, None, "(set by the "
+            "distro)", "Where worker processes register with the process serving the Prometheus endpoint; "
+            "the distro sets it for its workers, leave it unset.", file_key=None),
     # Downward-API variables a Kubernetes pod spec sets from fieldRef.
     Setting("K8S_POD_NAME", "k8s_pod_name", _optional_str, None, "(unset)",
             "k8s.pod.name, from the downward API (metadata.name)."),
@@ -314,6 +355,15 @@ TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_EXCLUDED_URLS", "excluded_urls", _csv,
             tuple(_DEFAULT_EXCLUDED_URLS.split(",")), _DEFAULT_EXCLUDED_URLS,
             "URL paths never traced (health checks, metrics scrapes), comma-separated."),
+    Setting("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST", "capture_request_headers", _header_names,
+            (), "(none)", "Request headers recorded on the SERVER span as http.request.header.<name>, "
+            "comma-separated names (any case)."),
+    Setting("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE", "capture_response_headers",
+            _header_names, (), "(none)",
+            "Response headers recorded on the SERVER span as http.response.header.<name>."),
+    Setting("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "sanitize_header_names", _header_names,
+            (), "(none)", "Captured headers whose value is replaced by [REDACTED] (authorization, cookie "
+            "and set-cookie always are)."),
     Setting("OTEL_DISTRO_HTTP_INSTRUMENTATION", "http_instrumentation", _one_of("distro", "contrib"),
             "distro", "distro",
             "FastAPI/Starlette: the distro's lean middleware, or the contrib instrumentor."),
@@ -322,7 +372,8 @@ TABLE: tuple[Setting, ...] = (
     Setting("OTEL_DISTRO_LOG_EXPORT_LEVEL", "log_export_level", _log_level, logging.INFO, "info",
             "Lowest stdlib log level bridged to OpenTelemetry logs.", live=True),
     Setting("OTEL_DISTRO_SHUTDOWN_TIMEOUT", "shutdown_timeout_s", _float_between(0.1, 300.0),
-            5.0, "5", "Seconds allowed to flush telemetry at shutdown or SIGTERM."),
+            5.0, "5", "Seconds allowed to flush telemetry at shutdown or SIGTERM (at most 0.5 s when no "
+            "OTLP endpoint accepts a connection at exit: nothing could be delivered)."),
     Setting("OTEL_DISTRO_AI_SPAN_METRICS", "ai_span_metrics", _parse_bool, True, "true",
             "Derive GenAI token, duration and cost metrics from GenAI spans, sampled out or not."),
     Setting("OTEL_DISTRO_AI_PRICES_FILE", "ai_prices_file", _optional_str, None, "(none)",
@@ -378,6 +429,29 @@ TABLE: tuple[Setting, ...] = (
             "Seconds between two polls of the OpAMP server (a change arrives with the next poll)."),
 )
 
+# Standard variables outside the table that nothing in the distro's set-up reads (the SDK reads the others:
+# the exporters' headers, compression and certificates, OTEL_BSP_*, OTEL_BLRP_SCHEDULE_DELAY and _EXPORT_TIMEOUT,
+# the limits, propagators, exemplar filter). Each one set is named on one line at start-up, and by doctor.
+NOT_READ: Mapping[str, str] = {
+    "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "the distro detects host, OS, process and container itself",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "only http/protobuf is shipped",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "only http/protobuf is shipped",
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "only http/protobuf is shipped",
+    "OTEL_EXPORTER_OTLP_INSECURE": "a gRPC setting; only http/protobuf is shipped",
+    "OTEL_PYTHON_ID_GENERATOR": "the SDK's configurator reads it, not the distro's (random ids)",
+    "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "the distro bridges logging itself (OTEL_LOGS_EXPORTER)",
+}
+
+
+def report_not_read(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line for each standard variable set that the distro does not read (written to stderr)."""
+    env = os.environ if environ is None else environ
+    lines = [f"otel-distro: {name} is set but not read ({why})" for name, why in NOT_READ.items() if env.get(name)]
+    for line in lines:
+        sys.stderr.write(line + "\n")
+    return lines
+
+
 # Standard variables set here as defaults so that instrumentations reading
 # them directly agree with the distro. Only missing ones are set.
 DISTRO_DEFAULTS: Mapping[str, str] = {
@@ -385,7 +459,7 @@ DISTRO_DEFAULTS: Mapping[str, str] = {
     "OTEL_METRICS_EXPORTER": "otlp",
     "OTEL_LOGS_EXPORTER": "otlp",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-    "OTEL_SEMCONV_STABILITY_OPT_IN": "http",
+    "OTEL_SEMCONV_STABILITY_OPT_IN": "http,database",
     # Read by opentelemetry-instrument after the distro is loaded: with the
     # upstream distro installed too, our configurator still runs.
     "OTEL_PYTHON_CONFIGURATOR": "otel_distro",
@@ -430,13 +504,20 @@ class Settings:
     otlp_logs_endpoint: str | None
     otlp_protocol: str
     otlp_timeout_ms: int
+    otlp_traces_timeout_ms: int | None
+    otlp_metrics_timeout_ms: int | None
+    otlp_logs_timeout_ms: int | None
     otlp_certificate: str | None
     metrics_temporality: str
     sampler: str
     sampler_arg: float
+    metric_export_timeout_ms: int | None
+    log_queue_size: int
+    log_export_batch_size: int
     metric_export_interval_ms: int
     prometheus_host: str
     prometheus_port: int
+    prometheus_workers_dir: str | None
     k8s_pod_name: str | None
     k8s_pod_uid: str | None
     k8s_namespace_name: str | None
@@ -447,6 +528,9 @@ class Settings:
     file_export_dir: str
     system_metrics: bool
     excluded_urls: tuple[str, ...]
+    capture_request_headers: tuple[str, ...]
+    capture_response_headers: tuple[str, ...]
+    sanitize_header_names: tuple[str, ...]
     http_instrumentation: str
     asgi_subspans: bool
     log_export_level: int
@@ -503,6 +587,11 @@ class Settings:
             return NotImplemented
         return (tuple(getattr(self, f.name) for f in _SETTINGS_FIELDS)
                 == tuple(getattr(other, f.name) for f in _SETTINGS_FIELDS))
+
+    def signal_timeout_s(self, signal: str) -> float:
+        """Seconds one OTLP export of ``signal`` may take: its own variable, else the general one."""
+        own = getattr(self, f"otlp_{signal}_timeout_ms")
+        return (own or self.otlp_timeout_ms) / 1000
 
     def signal_endpoint(self, signal: str) -> str:
         """The OTLP/HTTP URL for one signal: its own variable, else base + /v1/<signal>."""
@@ -623,15 +712,26 @@ def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_f
             sources[setting.field] = "default (invalid value ignored)"
     declarative = _read_file(values["config_file"], values, sources, problems) \
         if use_file and values["config_file"] else None
+    _check_together(values, problems)
     settings = Settings(**values, program_name=_program_name(sys.argv),
                         problems=tuple(problems), sources=sources, declarative=declarative)
     if report:
+        report_not_read(env)
         for problem in problems:
             sys.stderr.write(problem.message + "\n")
         sys.stderr.flush()
         if problems and settings.strict:
             raise StrictModeError(2)
     return settings
+
+
+def _check_together(values: dict[str, Any], problems: list[Problem]) -> None:
+    """What no single variable's parser can check: values that must agree with each other."""
+    batch, queue = values["log_export_batch_size"], values["log_queue_size"]
+    if batch > queue:
+        problems.append(Problem("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", str(batch),
+                                f"no more than OTEL_BLRP_MAX_QUEUE_SIZE ({queue})", str(queue)))
+        values["log_export_batch_size"] = queue
 
 
 _BY_FILE_KEY = {s.file_key: s for s in TABLE if s.file_key}
@@ -749,6 +849,41 @@ def child_environment(values: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(values)
     return env
+
+
+# Set by the first process that runs opentelemetry-instrument's hook; its children inherit the hook
+# (PYTHONPATH) and this variable. Not OTEL_-prefixed: tools that strip OTEL_* for a child keep it.
+HOOK_OWNER_VARIABLE = "_OTEL_DISTRO_HOOK_OWNER"
+
+
+def announce_to_children(name: str, value: str | None) -> None:
+    """Set (or, with None, remove) a variable of the distro's that processes this one starts will read."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def claim_hook(environ: MutableMapping[str, str] | None = None) -> None:
+    """Note this process as the one whose telemetry the hook set up (children see a different pid)."""
+    env = os.environ if environ is None else environ
+    env.setdefault(HOOK_OWNER_VARIABLE, str(os.getpid()))
+
+
+def hook_inherited(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process got opentelemetry-instrument's hook from a parent that ran it first."""
+    env = os.environ if environ is None else environ
+    owner = env.get(HOOK_OWNER_VARIABLE)
+    return owner is not None and owner != str(os.getpid())
+
+
+def hook_inherited_unconfigured(environ: Mapping[str, str] | None = None) -> bool:
+    """A child that only inherited the hook: no OTEL_* variable of its own (a tool stripped them).
+
+    Such a process stays quiet: no telemetry, no warnings, no exit wait.
+    """
+    env = os.environ if environ is None else environ
+    return hook_inherited(env) and not any(name.startswith("OTEL_") for name in env)
 
 
 def apply_distro_defaults(environ: MutableMapping[str, str] | None = None) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from otel_distro import _assets
+from otel_distro.settings import child_environment
 
 __all__ = ["DEFAULT_CACHE", "JAEGER", "VICTORIA_LOGS", "Built", "GoMissing", "GoProgram", "build", "find_built"]
 
@@ -97,12 +98,12 @@ class CollectorManifest:
         return self.folder(cache) / self.name
 
 
-def _go() -> str:
+def _go(missing: list[str]) -> str:
     go = shutil.which("go")
     if go is None:
-        raise GoMissing("Go is not installed (https://go.dev/dl/, 1.26 or later): `otel-distro stack build` "
-                        "needs it to build the Collector (ocb), Jaeger and VictoriaLogs; Prometheus and "
-                        "Alertmanager come from the system's packages")
+        raise GoMissing(f"Go is not installed (https://go.dev/dl/, 1.26 or later) and {', '.join(missing)} "
+                        "must be built: `otel-distro stack build` needs nothing else (Prometheus and "
+                        "Alertmanager come from the system's packages)")
     return go
 
 
@@ -121,7 +122,7 @@ def _run(argv: list[str], cwd: Path, log: Path, env: dict[str, str] | None = Non
         out.write(f"$ {' '.join(argv)}\n")
         out.flush()
         done = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                              env={**os.environ, **_GO_ENV, **(env or {})})
+                              env=child_environment({**_GO_ENV, **(env or {})}))
     if done.returncode != 0:
         tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
         raise RuntimeError(f"`{' '.join(argv)}` failed (exit {done.returncode}); log {log}:\n{tail}")
@@ -161,23 +162,24 @@ def _build_program(go: str, program: GoProgram, cache: Path) -> None:
 
 
 def build(cache: Path = DEFAULT_CACHE, progress: Callable[[str], None] = lambda _: None) -> Built:
-    """Build what is not cached yet; return every binary's path. Raises GoMissing without Go."""
-    go = _go()
+    """Build what is not cached yet; return every binary's path. Raises GoMissing if Go is needed and absent."""
     manifest = CollectorManifest.load()
-    steps: list[tuple[str, Path, Callable[[], None]]] = [
+    steps: list[tuple[str, Path, Callable[[str], None]]] = [
         (f"Collector {manifest.name} {manifest.release} (ocb {manifest.builder_version})", manifest.binary(cache),
-         lambda: _build_collector(go, manifest, cache)),
-        (f"Jaeger {JAEGER.version}", JAEGER.binary(cache), lambda: _build_program(go, JAEGER, cache)),
+         lambda go: _build_collector(go, manifest, cache)),
+        (f"Jaeger {JAEGER.version}", JAEGER.binary(cache), lambda go: _build_program(go, JAEGER, cache)),
         (f"VictoriaLogs {VICTORIA_LOGS.version}", VICTORIA_LOGS.binary(cache),
-         lambda: _build_program(go, VICTORIA_LOGS, cache)),
+         lambda go: _build_program(go, VICTORIA_LOGS, cache)),
     ]
+    missing = [what for what, binary, _ in steps if not os.access(binary, os.X_OK)]
+    go = _go(missing) if missing else ""
     for what, binary, make in steps:
         if os.access(binary, os.X_OK):
             progress(f"{what}: cached {binary}")
             continue
         started = time.monotonic()
         progress(f"{what}: building (several minutes on a cold cache)...")
-        make()
+        make(go)
         size = binary.stat().st_size / 2**20
         progress(f"{what}: built {binary} in {time.monotonic() - started:.0f}s ({size:.0f} MiB)")
     built = find_built(cache)

@@ -16,11 +16,14 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from otel_distro import forksafe, redaction
-from otel_distro.settings import Settings, export_file
+from otel_distro._internal_errors import report_internal_error
+from otel_distro.settings import BUILTIN_SAMPLERS, SAMPLER_ENTRY_POINTS, Settings, export_file
 
 
 def sampler(settings: Settings) -> Sampler:
     name, ratio = settings.sampler, settings.sampler_arg
+    if name not in BUILTIN_SAMPLERS:
+        return registered_sampler(settings)
     root: Sampler
     if name.endswith("always_off"):
         root = ALWAYS_OFF
@@ -31,6 +34,25 @@ def sampler(settings: Settings) -> Sampler:
     return ParentBased(root) if name.startswith("parentbased_") else root
 
 
+def registered_sampler(settings: Settings) -> Sampler:
+    """The sampler an ``opentelemetry_traces_sampler`` entry point makes, given OTEL_TRACES_SAMPLER_ARG as text
+    (as the SDK's own configurator does; an empty string when unset); if it fails, the default sampler."""
+    from importlib.metadata import entry_points
+
+    given = not settings.sources.get("sampler_arg", "default").startswith("default")
+    argument = repr(settings.sampler_arg) if given else ""
+    try:
+        (entry_point, *_) = entry_points(group=SAMPLER_ENTRY_POINTS, name=settings.sampler)
+        made = entry_point.load()(argument)
+        if not isinstance(made, Sampler):
+            raise TypeError(f"{entry_point.value} made {made!r}, not a Sampler")
+        return made
+    except Exception as err:
+        report_internal_error("traces.sampler", f"the sampler {settings.sampler!r} could not be made; using "
+                              "parentbased_always_on", err)
+        return ParentBased(ALWAYS_ON)
+
+
 def exporters(settings: Settings) -> list[SpanExporter]:
     chosen: list[SpanExporter] = []
     for name in settings.traces_exporter:
@@ -38,7 +60,7 @@ def exporters(settings: Settings) -> list[SpanExporter]:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             exporter = OTLPSpanExporter(endpoint=settings.signal_endpoint("traces"),
-                                        timeout=settings.otlp_timeout_ms / 1000)
+                                        timeout=settings.signal_timeout_s("traces"))
             chosen.append(forksafe.track(exporter))
         elif name == "file":
             from opentelemetry.exporter.otlp.json.file.trace_exporter import FileSpanExporter

@@ -94,6 +94,19 @@ class Service:
                 time.sleep(0.1)
         raise AssertionError(f"service not ready at {url}:\n{self.output()}")
 
+    def wait_port(self, port: int, timeout: float = 30.0) -> None:
+        """Until something accepts TCP connections on 127.0.0.1:``port`` (a server that is not HTTP)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"service exited early:\n{self.output()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"nothing listens on port {port}:\n{self.output()}")
+
     def signal(self, sig: int = signal.SIGTERM) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, sig)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,7 +23,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased,
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_distro.ai.spans import GenAISampler
-from otel_distro.integrations.asgi import TelemetryMiddleware, excluded_paths_matcher
+from otel_distro.integrations.asgi import HeaderCapture, TelemetryMiddleware, excluded_paths_matcher, url_query
 from otel_distro.metrics import SECONDS_BUCKETS
 
 OFF = {"tracing": False, "metrics": False, "logs": False}  # FastAPI's own telemetry
@@ -33,6 +36,11 @@ def _shop() -> FastAPI:
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict:
         return {"id": item_id}
+
+    @app.post("/echo")
+    async def echo(request: Request) -> Response:
+        body = await request.body()
+        return Response(body * 2, headers={"X-Shop-Version": "7", "Set-Cookie": "session=abc"})
 
     @app.get("/boom")
     async def boom() -> dict:
@@ -54,31 +62,36 @@ def _shop() -> FastAPI:
 
 
 class Rig:
-    def __init__(self, lean: bool = True, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(self, lean: bool = True, tracer_provider: TracerProvider | None = None,
+                 capture: HeaderCapture | None = None) -> None:
         self.spans = InMemorySpanExporter()
         tracer_provider = tracer_provider or TracerProvider()
         tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
         self.reader = InMemoryMetricReader()
+        self.logs = InMemoryLogRecordExporter()
+        logger_provider = LoggerProvider()
+        logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.logs))
         self.app = TelemetryMiddleware(_shop(), excluded_paths_matcher(["/health"]),
                                        tracer_provider=tracer_provider,
-                                       meter_provider=MeterProvider(metric_readers=[self.reader]))
+                                       meter_provider=MeterProvider(metric_readers=[self.reader]),
+                                       logger_provider=logger_provider, capture=capture)
         assert self.app.spans.lean  # this SDK is the one server_span.py was written for
         self.app.spans.lean = lean  # off: every span through tracer.start_span
 
-    def request(self, method: str, path: str, headers: dict | None = None) -> int:
+    def request(self, method: str, path: str, headers: dict | None = None, content: bytes | None = None) -> int:
         async def go() -> int:
             transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
-                return (await client.request(method, path, headers=headers)).status_code
+                return (await client.request(method, path, headers=headers, content=content)).status_code
 
         return asyncio.run(go())
 
-    def points(self) -> list:
+    def points(self, name: str = "http.server.request.duration") -> list:
         data = self.reader.get_metrics_data()
         if data is None:  # nothing recorded at all
             return []
         return [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-                if m.name == "http.server.request.duration" for p in m.data.data_points]
+                if m.name == name for p in m.data.data_points]
 
 
 @pytest.fixture(params=[True, False], ids=["lean-span", "sdk-start-span"])
@@ -258,3 +271,165 @@ def test_the_last_send_runs_outside_the_span(rig: Rig) -> None:
     (span,) = rig.spans.get_finished_spans()
     assert seen["http.response.start"].get_span_context().span_id == span.context.span_id
     assert not seen["http.response.body"].get_span_context().is_valid
+
+
+# ------------------------------------------------ extraction for every propagator
+
+XRAY_TRACE_ID = "5759e988bd862e3fe1be46a994272793"
+XRAY_HEADER = f"Root=1-{XRAY_TRACE_ID[:8]}-{XRAY_TRACE_ID[8:]};Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+@pytest.fixture
+def xray_propagation() -> Iterator[None]:
+    from opentelemetry import propagate
+    from opentelemetry.propagators.aws import AwsXRayPropagator
+
+    before = propagate.get_global_textmap()
+    propagate.set_global_textmap(AwsXRayPropagator())  # its field is 'X-Amzn-Trace-Id'
+    try:
+        yield
+    finally:
+        propagate.set_global_textmap(before)
+
+
+def test_a_propagator_with_mixed_case_fields_is_extracted(xray_propagation: None, rig: Rig) -> None:
+    rig = Rig(lean=rig.app.spans.lean)  # built under the X-Ray propagator
+    rig.request("GET", "/items/1", headers={"X-Amzn-Trace-Id": XRAY_HEADER})
+    (span,) = rig.spans.get_finished_spans()
+    assert format(span.context.trace_id, "032x") == XRAY_TRACE_ID
+    assert format(span.parent.span_id, "016x") == "53995c3f42cd8ad8"
+
+
+@pytest.mark.parametrize("name", [b"traceparent", b"TraceParent", b"TRACEPARENT"])
+def test_header_names_are_matched_in_any_case(name: bytes) -> None:
+    """Servers should send lower-case names; one that does not still gets its context continued."""
+    rig = Rig()
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    scope = {"type": "http", "method": "GET", "path": "/items/1", "raw_path": b"/items/1",
+             "query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1",
+             "headers": [(name, f"00-{trace_id}-{parent_id}-01".encode())], "server": ("shop", 80),
+             "client": ("127.0.0.1", 5000)}
+    sent: list = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(rig.app(scope, receive, send))
+    assert sent[0]["status"] == 200
+    (span,) = rig.spans.get_finished_spans()
+    assert format(span.context.trace_id, "032x") == trace_id
+
+
+# ------------------------------------------- what the stable HTTP conventions require and recommend
+
+def test_server_span_has_the_recommended_request_attributes(rig: Rig) -> None:
+    rig.request("GET", "/items/1?page=2&sig=s3cr3t", headers={"User-Agent": "shop-test/1.0", "Host": "shop.example:8443"})
+    (span,) = rig.spans.get_finished_spans()
+    assert span.attributes["user_agent.original"] == "shop-test/1.0"
+    assert span.attributes["server.address"] == "shop.example"
+    assert span.attributes["server.port"] == 8443
+    assert span.attributes["url.query"] == "page=2&sig=REDACTED"
+    assert span.attributes["client.address"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b"a=1&b=2", "a=1&b=2"),
+    (b"Signature=abc&x=1", "Signature=REDACTED&x=1"),
+    (b"x=1&X-Goog-Signature=abc&AWSAccessKeyId=AKIA", "x=1&X-Goog-Signature=REDACTED&AWSAccessKeyId=REDACTED"),
+    (b"mysig=keep", "mysig=keep"),
+])
+def test_url_query_redacts_the_parameters_the_conventions_name(raw: bytes, expected: str) -> None:
+    assert url_query(raw) == expected
+
+
+def test_server_port_defaults_to_the_schemes_port() -> None:
+    rig = Rig()
+    rig.request("GET", "/items/1", headers={"Host": "[::1]"})
+    (span,) = rig.spans.get_finished_spans()
+    assert (span.attributes["server.address"], span.attributes["server.port"]) == ("::1", 80)
+
+
+def test_body_sizes_are_recorded_as_histograms(rig: Rig) -> None:
+    assert rig.request("POST", "/echo", content=b"12345") == 200
+    (request_size,) = rig.points("http.server.request.body.size")
+    (response_size,) = rig.points("http.server.response.body.size")
+    assert (request_size.count, request_size.sum) == (1, 5)
+    assert (response_size.count, response_size.sum) == (1, 10)
+    assert request_size.attributes["http.route"] == "/echo"
+
+
+def test_a_chunked_request_body_is_counted_as_read() -> None:
+    rig = Rig()
+
+    async def chunks():
+        yield b"abc"
+        yield b"defg"
+
+    async def go() -> int:
+        transport = httpx.ASGITransport(app=rig.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+            return (await client.post("/echo", content=chunks())).status_code
+
+    assert asyncio.run(go()) == 200
+    (request_size,) = rig.points("http.server.request.body.size")
+    assert request_size.sum == 7
+
+
+def test_active_requests_go_up_during_a_request_and_back_down() -> None:
+    seen: list[int] = []
+    rig = Rig()
+
+    def active() -> int:
+        return sum(p.value for p in rig.points("http.server.active_requests")
+                   if p.attributes == {"http.request.method": "GET", "url.scheme": "http"})
+
+    app = rig.app.app
+
+    async def observing(scope, receive, send):  # inside the middleware, while the request is active
+        seen.append(active())
+        await app(scope, receive, send)
+
+    rig.app.app = observing
+    rig.request("GET", "/items/1")
+    assert seen == [1]
+    assert active() == 0
+
+
+def test_captured_headers_are_recorded_and_secrets_masked() -> None:
+    rig = Rig(capture=HeaderCapture(request=["X-Tenant", "Authorization"], response=["x-shop-version", "set-cookie"],
+                                    sanitize=["x-secret"]))
+    rig.request("POST", "/echo", headers={"x-tenant": "acme", "authorization": "Bearer t0ken"}, content=b"x")
+    (span,) = rig.spans.get_finished_spans()
+    assert span.attributes["http.request.header.x-tenant"] == ("acme",)
+    assert span.attributes["http.request.header.authorization"] == ("REDACTED",)
+    assert span.attributes["http.response.header.x-shop-version"] == ("7",)
+    assert span.attributes["http.response.header.set-cookie"] == ("REDACTED",)
+    assert "http.request.header.user-agent" not in span.attributes
+
+
+def test_no_header_is_captured_unless_asked(rig: Rig) -> None:
+    rig.request("GET", "/items/1", headers={"x-tenant": "acme"})
+    (span,) = rig.spans.get_finished_spans()
+    assert not [key for key in span.attributes if key.startswith("http.request.header.")]
+
+
+# ------------------------------------------------------- unhandled exceptions become log records
+
+def test_an_unhandled_exception_becomes_one_error_log_record_in_the_span(rig: Rig) -> None:
+    assert rig.request("GET", "/boom") == 500
+    (span,) = rig.spans.get_finished_spans()
+    (log,) = rig.logs.get_finished_logs()
+    record = log.log_record
+    assert record.severity_text == "ERROR"
+    assert record.trace_id == span.context.trace_id and record.span_id == span.context.span_id
+    assert record.attributes["exception.type"] == "ValueError"
+    assert record.attributes["exception.message"] == "kaput"
+    assert "Traceback" in record.attributes["exception.stacktrace"]
+
+
+def test_a_handled_request_logs_nothing(rig: Rig) -> None:
+    rig.request("GET", "/items/1")
+    assert rig.logs.get_finished_logs() == ()

@@ -152,7 +152,7 @@ def test_prefork_worker_traces_metrics_and_logs(receiver, start_service, tmp_pat
     assert _process_group_gone(worker.process.pid), "pool children left behind"
 
 
-def test_instrument_is_idempotent_and_records_outcomes(caplog: pytest.LogCaptureFixture) -> None:
+def test_instrument_is_idempotent_and_records_outcomes(caplog: pytest.LogCaptureFixture, production_errors) -> None:
     """In process, eager tasks: one set of handlers however often it is called; handlers never raise."""
     from celery import Celery, signals
     from opentelemetry.sdk.metrics import MeterProvider
@@ -203,7 +203,7 @@ def test_instrument_is_idempotent_and_records_outcomes(caplog: pytest.LogCapture
         with caplog.at_level(logging.WARNING):
             for _ in range(3):
                 signals.task_prerun.send(sender=Broken(), task_id="x", task=Broken())
-        ours = [r for r in caplog.records if "celery task_prerun handler failed" in r.getMessage()]
+        ours = [r for r in caplog.records if "Celery task_prerun handler failed" in r.getMessage()]
         assert len(ours) == 1
         assert not [r for r in caplog.records if r.name.startswith("celery")]
 

@@ -15,6 +15,10 @@ import pytest
 from tests.conftest import BIN, ROOT, free_port, telemetry_env
 from tests.otlp_test_receiver import OtlpTestReceiver
 
+# Real processes on a shared 2-core machine: a start under opentelemetry-instrument alone can take tens of
+# seconds there, and the load tests log 80,000-320,000 lines.
+pytestmark = pytest.mark.timeout(900)
+
 
 def run_instrumented(script: str, *args: str, env: dict[str, str], timeout: float = 300.0) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, script, *args],
@@ -92,7 +96,7 @@ def _diagnostic_lines(stderr: str) -> list[dict]:
 def _run_with_json_console(endpoint: str) -> subprocess.CompletedProcess:
     env = telemetry_env(endpoint, OTEL_SERVICE_NAME="load", OTEL_DISTRO_LOG_FORMAT="json",
                         OTEL_METRICS_EXPORTER="none", OTEL_EXPORTER_OTLP_TIMEOUT="3000")
-    return run_instrumented("tests/apps/threaded_logging.py", "1", "5", env=env, timeout=120)
+    return run_instrumented("tests/apps/threaded_logging.py", "1", "5", env=env, timeout=300)
 
 
 def test_json_console_shows_a_collector_that_is_down_as_json_on_stderr() -> None:
@@ -123,7 +127,7 @@ def test_json_console_shows_a_partial_success_with_its_count(receiver: OtlpTestR
 def test_a_ca_file_that_does_not_exist_is_named_at_start_up(receiver: OtlpTestReceiver) -> None:
     env = telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="load", OTEL_METRICS_EXPORTER="none",
                         OTEL_EXPORTER_OTLP_CERTIFICATE="/nonexistent/ca.pem")
-    done = run_instrumented("tests/apps/threaded_logging.py", "1", "1", env=env, timeout=120)
+    done = run_instrumented("tests/apps/threaded_logging.py", "1", "1", env=env, timeout=300)
     assert done.returncode == 0
     (line,) = [line for line in done.stderr.splitlines() if "OTEL_EXPORTER_OTLP_CERTIFICATE" in line]
     assert "/nonexistent/ca.pem" in line and "CA certificate file" in line
@@ -142,9 +146,20 @@ def test_an_untrusted_collector_certificate_is_one_line_naming_the_variable(tmp_
     with receiver:
         env = telemetry_env(f"https://127.0.0.1:{receiver.port}", OTEL_SERVICE_NAME="tls",
                             OTEL_EXPORTER_OTLP_TIMEOUT="3000")
-        done = run_instrumented("tests/apps/threaded_logging.py", "1", "3", env=env, timeout=120)
+        done = run_instrumented("tests/apps/threaded_logging.py", "1", "3", env=env, timeout=300)
     assert done.returncode == 0
     tls_lines = [line for line in done.stderr.splitlines() if "TLS certificate is not trusted" in line]
     assert len(tls_lines) == 1 and "OTEL_EXPORTER_OTLP_CERTIFICATE" in tls_lines[0]
     assert "self-signed certificate" in tls_lines[0]
     assert "Transient error" not in done.stderr  # the retries' lines, one per signal, say nothing more
+
+
+@pytest.mark.parametrize("log_format", ["text", "off"])
+def test_a_collector_that_is_down_is_said_on_stderr_in_text_and_without_a_console(log_format: str) -> None:
+    env = telemetry_env(f"http://127.0.0.1:{free_port()}", OTEL_SERVICE_NAME="load", OTEL_DISTRO_LOG_FORMAT=log_format,
+                        OTEL_METRICS_EXPORTER="none", OTEL_EXPORTER_OTLP_TIMEOUT="3000")
+    done = run_instrumented("tests/apps/threaded_logging.py", "1", "5", env=env, timeout=300)
+    assert done.returncode == 0
+    said = [line for line in done.stderr.splitlines()
+            if "opentelemetry.exporter" in line and "export" in line and not line.startswith("{")]
+    assert said, done.stderr[-2000:]

@@ -102,6 +102,7 @@ def _refusing_instrumentation(site: Path) -> None:
     (dist / "entry_points.txt").write_text("[opentelemetry_instrumentor]\nfakelib = otel_fake:Instrumentor\n")
 
 
+@pytest.mark.timeout(600)
 def test_an_instrumentation_refusing_the_installed_version_is_named_by_doctor_and_the_service(
         receiver, tmp_path: Path) -> None:
     _refusing_instrumentation(tmp_path)
@@ -113,7 +114,7 @@ def test_an_instrumentation_refusing_the_installed_version_is_named_by_doctor_an
     assert 'only instruments "pytest<1' in problem and "fails to load" in problem
     service = subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, "-c", "print('served')"],
                              env={**env, "OTEL_DISTRO_LOG_FORMAT": "json"}, capture_output=True, text=True,
-                             timeout=120, cwd=ROOT)
+                             timeout=300, cwd=ROOT)
     assert service.returncode == 0 and "served" in service.stdout
     refusals = [json.loads(line) for line in service.stderr.splitlines()
                 if line.startswith("{") and "fakelib" in line]

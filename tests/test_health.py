@@ -21,19 +21,22 @@ def _get(url: str) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
-@pytest.fixture
-def app(receiver, start_service, tmp_path):
+def _serve(receiver, start_service, tmp_path, server: list[str], port: int) -> tuple[str, object]:
     state = tmp_path / "state"
     state.mkdir()
-    port = free_port()
-    service = start_service(
-        [str(BIN / "opentelemetry-instrument"), str(BIN / "uvicorn"), "tests.apps.health_app:app",
-         "--host", "127.0.0.1", "--port", str(port)],
-        telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="health-app",
-                      HEALTH_STATE_DIR=str(state)))
+    service = start_service([str(BIN / "opentelemetry-instrument"), *server],
+                            telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="health-app",
+                                          HEALTH_STATE_DIR=str(state)))
     base = f"http://127.0.0.1:{port}"
     service.wait_http(base + "/health")
     return base, state
+
+
+@pytest.fixture
+def app(receiver, start_service, tmp_path):
+    port = free_port()
+    return _serve(receiver, start_service, tmp_path, [str(BIN / "uvicorn"), "tests.apps.health_app:app",
+                                                      "--host", "127.0.0.1", "--port", str(port)], port)
 
 
 def test_all_passing(app) -> None:
@@ -107,3 +110,53 @@ def test_gauge_and_duration_per_check(app, receiver) -> None:
     names = {p.attributes["health.check.name"] for p in durations[-1].points}
     assert "database" in names
     assert durations[-1].unit == "s"
+
+
+@pytest.fixture
+def flask_app(receiver, start_service, tmp_path):
+    port = free_port()
+    return _serve(receiver, start_service, tmp_path,
+                  [str(BIN / "gunicorn"), "tests.apps.health_flask_app:app", "--bind", f"127.0.0.1:{port}",
+                   "--workers", "1", "--threads", "4"], port)
+
+
+def test_flask_app_gets_the_same_routes(flask_app) -> None:
+    base, state = flask_app
+    assert _get(base + "/health") == (200, {"status": "pass"})
+    status, body = _get(base + "/health/ready")
+    assert (status, body["status"]) == (200, "pass")
+    assert set(body["checks"]) == {"database", "cache", "config", "queue", "disk", "slow-upstream"}
+    (state / "cache-down").touch()
+    status, body = _get(base + "/health/ready")
+    assert (status, body["status"], body["checks"]["cache"]["message"]) == (200, "warn", "cache unreachable")
+    (state / "database-down").touch()
+    status, body = _get(base + "/health/ready")
+    assert (status, body["status"], body["checks"]["database"]["status"]) == (503, "fail", "fail")
+
+
+def test_flask_hanging_sync_check_is_cut_at_its_timeout(flask_app) -> None:
+    base, state = flask_app
+    (state / "disk-hangs").touch()
+    status, body = _get(base + "/health/ready")
+    assert status == 503 and body["checks"]["disk"]["message"] == "timed out after 0.3s"
+    assert body["checks"]["disk"]["duration_ms"] < 2000  # cut, not waited out
+
+
+def test_flask_readiness_sets_the_gauge(flask_app, receiver) -> None:
+    base, state = flask_app
+    (state / "database-down").touch()
+    _get(base + "/health/ready")
+
+    def database_gauge() -> float | None:
+        gauges = receiver.metric("health.check.status")
+        return {p.attributes["health.check.name"]: p.value for p in gauges[-1].points}.get("database") \
+            if gauges else None
+
+    assert receiver.wait_for(lambda: database_gauge() == 0 and "at 0", what="the database gauge at 0")
+
+
+def test_install_names_what_it_takes() -> None:
+    from otel_distro import health
+
+    with pytest.raises(TypeError, match="FastAPI, Starlette or Flask app, not object"):
+        health.install(object())

@@ -77,3 +77,34 @@ def test_in_a_checkout_the_tools_use_its_collector_and_examples_folders() -> Non
     assert not _assets.SHIPPED.exists()  # only a built wheel has the copies
     assert _assets.collector_dir() == ROOT / "collector" and (_assets.collector_dir() / "otelcol-config.yaml").is_file()
     assert (_assets.examples_root() / "examples" / "fastapi_app" / "main.py").is_file()
+
+
+def _extras() -> dict[str, list[str]]:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+
+def test_every_extra_the_registry_names_installs_its_instrumentations() -> None:
+    from otel_distro.integrations import registry
+
+    declared = _extras()
+    for extra, instrumentations in registry.extras().items():
+        assert extra in declared, f"the registry names extra {extra!r}, pyproject.toml has none"
+        names = {requirement.split(">")[0].split("=")[0].split("<")[0].strip() for requirement in declared[extra]}
+        assert set(instrumentations) <= names, (extra, set(instrumentations) - names)
+
+
+def test_the_all_extra_holds_every_family() -> None:
+    from otel_distro.integrations import registry
+
+    (requirement,) = _extras()["all"]
+    assert requirement.startswith("otel-distro[")
+    included = set(requirement[len("otel-distro["):-1].split(","))
+    assert included == set(registry.extras())
+
+
+def test_each_integration_is_named_once() -> None:
+    from otel_distro.integrations import registry
+
+    assert len(registry.BY_NAME) == len(registry.INTEGRATIONS)

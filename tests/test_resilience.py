@@ -59,7 +59,7 @@ def test_uvicorn_workers_each_report_with_their_own_instance_id(receiver, start_
                              "--timeout-worker-healthcheck", "60"],
                             telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop"))
     base = f"http://127.0.0.1:{port}"
-    service.wait_http(base + "/health")
+    service.wait_http(base + "/health", timeout=90)
     _assert_each_worker_reports(receiver, service, base)
     service.stop()
     assert service.process.returncode is not None  # stopped, nothing hung
@@ -70,9 +70,12 @@ def test_gunicorn_preload_forked_workers_each_report(receiver, start_service) ->
     service = start_service([str(BIN / "opentelemetry-instrument"), str(BIN / "gunicorn"),
                              "--preload", "-k", "uvicorn.workers.UvicornWorker", "-w", "2",
                              "-b", f"127.0.0.1:{port}", "examples.fastapi_app.main:app"],
-                            telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop"))
+                            # A loaded machine starts a worker in more than the 5 s uvicorn waits for its
+                            # first health answer: it would kill and restart workers without end.
+                            telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop",
+                                          UVICORN_TIMEOUT_WORKER_HEALTHCHECK="60"))
     base = f"http://127.0.0.1:{port}"
-    service.wait_http(base + "/health")
+    service.wait_http(base + "/health", timeout=90)
     _assert_each_worker_reports(receiver, service, base)
     service.stop()
     assert service.process.returncode is not None
@@ -148,8 +151,8 @@ def test_configure_in_code_is_idempotent_and_flushes(receiver) -> None:
                           env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    # span processors: the batch exporter and the GenAI metrics processor, once each
-    assert report == {"same": True, "span_processors": 2, "bridges": 1, "service": "coded"}
+    # span processors: the batch exporter, the GenAI metrics and the database duration processors, once each
+    assert report == {"same": True, "span_processors": 3, "bridges": 1, "service": "coded"}
     (span,) = receiver.spans()
     assert span.name == "work" and span.resource["service.name"] == "coded"
     (log,) = [l for l in receiver.logs() if l.body == "from code"]

@@ -37,3 +37,38 @@ def test_under_our_tests_a_fast_path_failure_raises() -> None:
     guard = FastPath("test.raise", _broken, lambda value: value)
     with pytest.raises(AttributeError):
         guard(1)
+
+
+def test_a_metric_exporter_without_the_private_preferences_gets_the_sdk_defaults(production_errors) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
+
+    from otel_distro import _internal_errors, redaction
+    from otel_distro.redaction import Redactor
+
+    class Bare:
+        """A metric exporter of an SDK that keeps its preferences elsewhere."""
+
+        def __init__(self) -> None:
+            self.exported: list = []
+
+        def export(self, metrics_data, *args, **kwargs):
+            self.exported.append(metrics_data)
+
+        def shutdown(self, *args, **kwargs):
+            return None
+
+        def force_flush(self, *args, **kwargs):
+            return True
+
+    bare = Bare()
+    reader = PeriodicExportingMetricReader(redaction.wrap_metric_exporter(bare, Redactor()),
+                                           export_interval_millis=3_600_000)
+    provider = MeterProvider(metric_readers=[reader])
+    provider.get_meter("m").create_counter("c").add(1)
+    provider.force_flush()
+    provider.shutdown()
+    (metric,) = [m for data in bare.exported for rm in data.resource_metrics for sm in rm.scope_metrics
+                 for m in sm.metrics][:1]
+    assert metric.data.aggregation_temporality is AggregationTemporality.CUMULATIVE
+    assert _internal_errors.internal_error_counts() == {"sdk_private.metric_exporter": 1}

@@ -69,7 +69,7 @@ class _BrokenTracerProvider(TracerProvider):
         return tracer
 
 
-def test_a_span_that_cannot_be_started_at_all_leaves_the_request_served(production_errors) -> None:
+def test_a_span_that_cannot_be_started_at_all_leaves_the_request_served(guards, production_errors) -> None:
     rig = Rig(tracer_provider=_BrokenTracerProvider())
     assert [rig.request("GET", "/items/1"), rig.request("GET", "/items/2")] == [200, 200]
     assert rig.spans.get_finished_spans() == ()

@@ -225,8 +225,10 @@ def test_flask_service_is_traced_the_same_way(receiver, start_service) -> None:
     assert sorted(s.name for s in receiver.spans()) == ["GET /fail", "GET /items/<int:item_id>"]
     (failed,) = [s for s in receiver.spans() if s.name == "GET /fail"]
     assert failed.status_code == ERROR and failed.attributes["http.response.status_code"] == 500
+    assert failed.attributes["error.type"] == "RuntimeError"  # the exception's class, as on FastAPI
     metric = receiver.metric("http.server.request.duration")[-1]
     assert all(tuple(p.bounds) == SECONDS_BUCKETS for p in metric.points)
+    assert {p.attributes.get("error.type") for p in metric.points} == {None, "RuntimeError"}
     receiver.wait_for(lambda: [l for l in receiver.logs() if l.body == "item 1 served"],
                       what="flask log")
     (log,) = [l for l in receiver.logs() if l.body == "item 1 served"]

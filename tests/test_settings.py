@@ -32,12 +32,20 @@ CASES: dict[str, tuple[str, object, str]] = {
     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": ("http://c/l", "http://c/l", "not a url"),
     "OTEL_EXPORTER_OTLP_PROTOCOL": ("http/protobuf", "http/protobuf", "grpc"),
     "OTEL_EXPORTER_OTLP_TIMEOUT": ("2500", 2500, "-1"),
+    "OTEL_EXPORTER_OTLP_CERTIFICATE": (str(EXAMPLE_CONFIG_FILE), str(EXAMPLE_CONFIG_FILE), "/no/such/ca.pem"),
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": ("1500", 1500, "soon"),
+    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": ("700", 700, "0"),
+    "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": ("900", 900, "600001"),
+    "OTEL_METRIC_EXPORT_TIMEOUT": ("30000", 30000, "-5"),
+    "OTEL_BLRP_MAX_QUEUE_SIZE": ("4096", 4096, "0"),
+    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": ("256", 256, "many"),
     "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": ("Delta", "delta", "sometimes"),
     "OTEL_TRACES_SAMPLER": ("parentbased_traceidratio", "parentbased_traceidratio", "sometimes"),
     "OTEL_TRACES_SAMPLER_ARG": ("0.25", 0.25, "1.5"),
     "OTEL_METRIC_EXPORT_INTERVAL": ("15000", 15000, "fast"),
     "OTEL_EXPORTER_PROMETHEUS_HOST": ("0.0.0.0", "0.0.0.0", "bad host!"),
     "OTEL_EXPORTER_PROMETHEUS_PORT": ("9100", 9100, "70000"),
+    "OTEL_DISTRO_PROMETHEUS_WORKERS_DIR": ("/run/shop-workers", "/run/shop-workers", None),
     "K8S_POD_NAME": ("shop-7d9", "shop-7d9", None),
     "K8S_POD_UID": ("0b1c", "0b1c", None),
     "K8S_NAMESPACE_NAME": ("prod", "prod", None),
@@ -48,6 +56,9 @@ CASES: dict[str, tuple[str, object, str]] = {
     "OTEL_DISTRO_FILE_EXPORT_DIR": ("/tmp/t", "/tmp/t", None),
     "OTEL_DISTRO_SYSTEM_METRICS": ("off", False, "sometimes"),
     "OTEL_DISTRO_EXCLUDED_URLS": ("/ping, /status", ("/ping", "/status"), None),
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": ("X-Tenant, Accept", ("x-tenant", "accept"), None),
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE": ("Content-Type", ("content-type",), None),
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS": ("X-Api-Key", ("x-api-key",), None),
     "OTEL_DISTRO_HTTP_INSTRUMENTATION": ("Contrib", "contrib", "both"),
     "OTEL_DISTRO_ASGI_SUBSPANS": ("1", True, "both"),
     "OTEL_DISTRO_LOG_EXPORT_LEVEL": ("WARNING", logging.WARNING, "loud"),
@@ -190,7 +201,7 @@ def test_distro_defaults_never_overwrite_the_user() -> None:
     settings.apply_distro_defaults(env)
     assert env["OTEL_TRACES_EXPORTER"] == "console"
     assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
-    assert env["OTEL_SEMCONV_STABILITY_OPT_IN"] == "http"
+    assert env["OTEL_SEMCONV_STABILITY_OPT_IN"] == "http,database"
 
 
 def test_docs_env_var_table_equals_the_settings_table() -> None:

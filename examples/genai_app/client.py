@@ -8,7 +8,8 @@ Run it under ``opentelemetry-instrument`` (with ``otel-distro[openai]`` or
     OPENAI_BASE_URL=http://127.0.0.1:8081/v1 OPENAI_API_KEY=local \\
         opentelemetry-instrument python -m examples.genai_app.client --stream
     ANTHROPIC_BASE_URL=http://127.0.0.1:8081 ANTHROPIC_API_KEY=local \\
-        opentelemetry-instrument python -m examples.genai_app.client --provider anthropic --model claude-3-5-haiku-latest
+        opentelemetry-instrument python -m examples.genai_app.client --provider anthropic \\
+        --model claude-3-5-haiku-latest
 
 Prints one JSON line per call with the usage the API reported.
 ``--api`` wraps each call in ``otel_distro.ai.llm_call`` as well (it is then

@@ -34,11 +34,32 @@ def _leave_on(app: Any) -> None:
     """The public path: none (FastAPI's switch is its constructor's argument)."""
 
 
-def new_guards() -> tuple[FastPath[None]]:
-    return (FastPath("fastapi_telemetry", _turn_off, _leave_on),)
+def new_guards() -> tuple[FastPath[None], FastPath[bool]]:
+    return (FastPath("fastapi_telemetry", _turn_off, _leave_on),
+            FastPath("fastapi_telemetry.own_providers", _own_providers, _providers_unknown))
 
 
-(TURN_OFF,) = new_guards()
+_PROVIDER_KEYS = ("tracer_provider", "meter_provider", "logger_provider")
+
+
+def _own_providers(app: Any) -> bool:
+    config = app._telemetry
+    return isinstance(config, dict) and any(config.get(key) is not None for key in _PROVIDER_KEYS)
+
+
+def _providers_unknown(app: Any) -> bool:
+    """The public path: FastAPI says nothing of the providers it was given, so the app is taken to have none."""
+    return False
+
+
+TURN_OFF, OWN_PROVIDERS = new_guards()
+
+
+def has_own_providers(app: Any) -> bool:
+    """Whether ``app`` is a FastAPI app given telemetry providers of its own (``FastAPI(telemetry={...})``)."""
+    fastapi = sys.modules.get("fastapi")
+    return (fastapi is not None and isinstance(app, fastapi.FastAPI) and _has_native_telemetry(app)
+            and OWN_PROVIDERS(app))
 
 
 def turn_off_native_telemetry(app: Any) -> None:

@@ -55,9 +55,15 @@ class Budget:
     def matches(self, values: Mapping[str, Any]) -> bool:
         for key, pattern in self.match:
             value = values.get(key)
-            if value is None or not fnmatch.fnmatchcase(str(value), pattern):
+            if value is None:
+                return False
+            if value != pattern and not (_is_glob(pattern) and fnmatch.fnmatchcase(str(value), pattern)):
                 return False
         return True
+
+
+def _is_glob(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern or "[" in pattern
 
 
 @dataclass(frozen=True)

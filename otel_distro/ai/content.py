@@ -43,6 +43,12 @@ def is_content_key(key: str) -> bool:
     return key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES)
 
 
+def _has_content(attributes: Mapping[str, Any]) -> bool:
+    if not CONTENT_KEYS.isdisjoint(attributes):
+        return True
+    return any(key.startswith(CONTENT_PREFIXES) for key in attributes)
+
+
 def _cut(text: str, max_bytes: int) -> str:
     data = text.encode("utf-8")
     if len(data) <= max_bytes:
@@ -86,7 +92,7 @@ class ContentPolicy:
         return value
 
     def attributes(self, attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        if not attributes or not any(is_content_key(k) for k in attributes):
+        if not attributes or not _has_content(attributes):
             return None
         if self.mode == OFF:
             kept = {k: v for k, v in attributes.items() if not is_content_key(k)}

@@ -144,10 +144,12 @@ class _Open:
     """What the processor keeps about one recording span of this process until it ends."""
 
     __slots__ = ("agent", "calls", "cost", "covered", "extra", "inference", "input_tokens", "output_tokens",
-                 "own_metrics", "parent", "root", "skip", "span", "unpriced")
+                 "own_metrics", "parent", "root", "skip", "span", "span_id", "unpriced")
 
-    def __init__(self, span: Any, parent: _Open | None, inference: bool, is_agent: bool, skip: bool) -> None:
+    def __init__(self, span: Any, span_id: int, parent: _Open | None, inference: bool, is_agent: bool,
+                 skip: bool) -> None:
         self.span = span
+        self.span_id = span_id
         self.parent = parent
         self.root: _Open = parent.root if parent is not None else self
         self.agent: _Open | None = self if is_agent else (parent.agent if parent is not None else None)
@@ -208,8 +210,12 @@ class GenAISpanProcessor(SpanProcessor):
         attrs = span.attributes or {}
         operation = attrs.get(semconv.OPERATION_NAME)
         genai = operation is not None or semconv.PROVIDER_NAME in attrs or semconv.SYSTEM in attrs
-        entry = _Open(span, parent, genai and operation not in semconv.NOT_INFERENCE,
-                      operation == "invoke_agent", bool(ctx.get(IN_API_CALL)))
+        span_id = span.get_span_context().span_id
+        if not genai and parent is not None:
+            self._open[span_id] = parent  # an ordinary span: it shares its parent's root, agent and call
+            return
+        entry = _Open(span, span_id, parent, genai and operation not in semconv.NOT_INFERENCE,
+                      operation == "invoke_agent", genai and bool(ctx.get(IN_API_CALL)))
         if genai:
             scope = span.instrumentation_scope
             entry.own_metrics = self._records_own_metrics(scope.name if scope is not None else "")
@@ -222,7 +228,7 @@ class GenAISpanProcessor(SpanProcessor):
             entry.extra = found or None
         if len(self._open) > 50_000:  # spans that never end must not leak
             self._open.clear()
-        self._open[span.get_span_context().span_id] = entry
+        self._open[span_id] = entry
 
     def skip(self, span: Any) -> None:
         """Do not count this span: its call is recorded through the API."""
@@ -241,7 +247,7 @@ class GenAISpanProcessor(SpanProcessor):
         try:
             span_id = span.context.span_id if span.context is not None else 0
             entry = self._open.pop(span_id, None)
-            if entry is None:
+            if entry is None or entry.span_id != span_id:  # gone, or an ordinary span sharing its parent's
                 return
             attrs = span.attributes or {}
             operation = attrs.get(semconv.OPERATION_NAME)

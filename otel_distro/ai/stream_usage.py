@@ -97,6 +97,17 @@ def _async(create: Callable[..., Any]) -> Callable[..., Any]:
     return with_usage
 
 
+def uninstall() -> None:
+    """Put the client's own ``create`` back (tests; an instrumentor's uninstrument expects its wrapper there)."""
+    import importlib
+
+    for module_name, class_name, _ in _TARGETS:
+        cls = getattr(importlib.import_module(module_name), class_name)
+        original = getattr(cls.__dict__.get("create"), _PATCHED, None)
+        if original is not None:
+            cls.create = original
+
+
 def install() -> bool:
     """Wrap the openai client's chat ``create`` (call after its instrumentation, so this wrapper is outside)."""
     try:

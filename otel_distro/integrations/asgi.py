@@ -14,12 +14,15 @@ and FastAPI's own telemetry, so exactly one middleware produces spans.
 from __future__ import annotations
 
 import re
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from opentelemetry import _logs, metrics, propagate, trace
 from opentelemetry import context as otel_context
-from opentelemetry import metrics, propagate, trace
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Status, StatusCode
 
@@ -38,14 +41,20 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _KNOWN_METHODS = frozenset(
     {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"})
 _SCOPE_NAME = "otel_distro.asgi"
+# Set by Starlette's own middleware in the scope of the requests it traces.
+_NATIVE_SCOPE_FLAG = "starlette.opentelemetry"
 
 
 class _HeaderGetter(Getter[list]):
-    """Reads propagation headers straight from the ASGI header list (no dict built)."""
+    """Reads propagation headers straight from the ASGI header list (no dict built).
+
+    Names compare case-insensitively: ASGI servers send them lower-case, but a
+    propagator may ask in any case (X-Ray's ``X-Amzn-Trace-Id``).
+    """
 
     def get(self, carrier: list, key: str) -> list[str] | None:
-        wanted = key.encode("latin-1")  # ASGI header names are lower-case bytes
-        found = [v.decode("latin-1") for k, v in carrier if k == wanted]
+        wanted = key.lower().encode("latin-1")
+        found = [v.decode("latin-1") for k, v in carrier if k.lower() == wanted]
         return found or None
 
     def keys(self, carrier: list) -> list[str]:
@@ -83,25 +92,152 @@ def route_template(scope: Scope, outer_root_path: str) -> str | None:
     return mount_prefix + template
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Query parameters whose values the HTTP conventions require redacted in url.query.
+_SENSITIVE_QUERY_PARAMETERS = ("AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature")
+_SENSITIVE_QUERY = re.compile(
+    r"(?<![^&?])(" + "|".join(re.escape(name) for name in _SENSITIVE_QUERY_PARAMETERS) + r")=[^&]*")
+_ALWAYS_SANITIZED = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
+_REDACTED = "REDACTED"
+
+
+def url_query(raw: bytes) -> str:
+    """``url.query`` with the values of the parameters the conventions name replaced by REDACTED."""
+    query = raw.decode("latin-1")
+    if any(name in query for name in _SENSITIVE_QUERY_PARAMETERS):
+        query = _SENSITIVE_QUERY.sub(lambda m: f"{m.group(1)}={_REDACTED}", query)
+    return query
+
+
+def server_address(host: bytes | None, scope: Scope, scheme: str) -> tuple[str | None, int | None]:
+    """``server.address`` and ``server.port`` from the Host header, else from the socket the server bound."""
+    if host:
+        text = host.decode("latin-1")
+        if text.startswith("["):  # an IPv6 literal: [::1]:8000
+            name, _, rest = text[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else ""
+        else:
+            name, _, port = text.partition(":")
+        return name, int(port) if port.isdigit() else _DEFAULT_PORTS.get(scheme)
+    server = scope.get("server")
+    if server:
+        return server[0], server[1]
+    return None, None
+
+
+class HeaderCapture:
+    """Which request and response headers become span attributes, and which of those are masked."""
+
+    def __init__(self, request: Iterable[str] = (), response: Iterable[str] = (),
+                 sanitize: Iterable[str] = ()) -> None:
+        self.request = frozenset(name.lower().encode("latin-1") for name in request)
+        self.response = frozenset(name.lower().encode("latin-1") for name in response)
+        self.sanitize = _ALWAYS_SANITIZED | {name.lower() for name in sanitize}
+
+    def attributes(self, prefix: str, headers: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes],
+                   into: dict[str, Any]) -> None:
+        found: dict[str, list[str]] = {}
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered in wanted:
+                key = lowered.decode("latin-1")
+                found.setdefault(key, []).append(
+                    _REDACTED if key in self.sanitize else value.decode("latin-1"))
+        for key, values in found.items():
+            into[f"{prefix}.{key}"] = values
+
+
+class _ActiveRequests:
+    """``http.server.active_requests``: counted in a plain dict, reported by an observable counter.
+
+    An UpDownCounter.add per request start and end would cost ~6 µs each; the dict costs ~0.1 µs,
+    and the SDK reads it only when it collects.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        self._providers: set[int] = set()
+
+    def register(self, meter_provider: metrics.MeterProvider | None) -> None:
+        provider = meter_provider or metrics.get_meter_provider()
+        with self._lock:
+            if id(provider) in self._providers:
+                return
+            self._providers.add(id(provider))
+        provider.get_meter(_SCOPE_NAME, __version__).create_observable_up_down_counter(
+            "http.server.active_requests", [self._observe], unit="{request}",
+            description="Number of active HTTP server requests.")
+
+    def change(self, key: tuple[str, str], by: int) -> None:
+        with self._lock:
+            self.counts[key] = self.counts.get(key, 0) + by
+
+    def _observe(self, _options: Any) -> list[metrics.Observation]:
+        with self._lock:
+            counts = list(self.counts.items())
+        return [metrics.Observation(count, {"http.request.method": method, "url.scheme": scheme})
+                for (method, scheme), count in counts]
+
+
+_ACTIVE = _ActiveRequests()
+
+
+def _log_unhandled(exc: BaseException, logger_provider: _logs.LoggerProvider | None) -> None:
+    """One ERROR log record per unhandled exception, in the request's span context.
+
+    uvicorn logs it on ``uvicorn.error``, which does not propagate to the root logger the bridge
+    listens on: without this record the exception would be only a span event.
+    """
+    if getattr(exc, "__otel_distro_logged__", False):
+        return  # a mounted app's middleware logged it already
+    try:
+        exc.__otel_distro_logged__ = True  # type: ignore[attr-defined]
+    except Exception:
+        pass
+    _logs.get_logger(_SCOPE_NAME, __version__, logger_provider).emit(
+        severity_number=SeverityNumber.ERROR, severity_text="ERROR",
+        body=f"Unhandled exception in ASGI application: {type(exc).__qualname__}: {exc}", exception=exc,
+        event_name="http.server.request.exception")
+
+
 class TelemetryMiddleware:
-    """The outermost ASGI middleware: one span and one histogram point per HTTP request."""
+    """The outermost ASGI middleware: one span and the HTTP server metrics per HTTP request."""
 
     def __init__(self, app: ASGIApp, excluded: Callable[[str], bool] = lambda path: False, *,
                  tracer_provider: trace.TracerProvider | None = None,
-                 meter_provider: metrics.MeterProvider | None = None) -> None:
+                 meter_provider: metrics.MeterProvider | None = None,
+                 logger_provider: _logs.LoggerProvider | None = None,
+                 capture: HeaderCapture | None = None) -> None:
         self.app = app
+        self.logger_provider = logger_provider
         self.excluded = excluded
-        self.tracer = trace.get_tracer(_SCOPE_NAME, __version__, tracer_provider)
-        self.spans = ServerSpans(self.tracer)
+        self.capture = capture or HeaderCapture()
+        # Without a provider of its own it follows the global one, as the frameworks' own telemetry does.
+        self.follows_global_provider = tracer_provider is None
+        self._use_tracer_provider(tracer_provider or trace.get_tracer_provider())
         self.propagation_headers = _propagation_headers()
         meter = metrics.get_meter(_SCOPE_NAME, __version__, meter_provider)
         self.duration = meter.create_histogram(
             "http.server.request.duration", unit="s", description="Duration of HTTP server requests.",
             explicit_bucket_boundaries_advisory=SECONDS_BUCKETS)
         self.points = HistogramPoints(self.duration)
+        self.request_sizes = HistogramPoints(meter.create_histogram(
+            "http.server.request.body.size", unit="By", description="Size of HTTP server request bodies."))
+        self.response_sizes = HistogramPoints(meter.create_histogram(
+            "http.server.response.body.size", unit="By", description="Size of HTTP server response bodies."))
+        _ACTIVE.register(meter_provider)
+
+    def _use_tracer_provider(self, provider: trace.TracerProvider) -> None:
+        self.tracer_provider = provider
+        self.tracer = provider.get_tracer(_SCOPE_NAME, __version__)
+        self.spans = ServerSpans(self.tracer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.excluded(scope.get("path", "")):
+        if self.follows_global_provider and trace.get_tracer_provider() is not self.tracer_provider:
+            self._use_tracer_provider(trace.get_tracer_provider())
+        if (scope["type"] != "http" or self.excluded(scope.get("path", ""))
+                or _NATIVE_SCOPE_FLAG in scope):  # an outer native middleware traces it
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -110,7 +246,7 @@ class TelemetryMiddleware:
         scheme = scope.get("scheme", "http")
         outer_root_path = scope.get("root_path", "")
         try:
-            span, parent = self._start(scope, method, known, scheme)
+            span, parent, content_length, chunked = self._start(scope, method, known, scheme)
             outer = otel_context.get_current()
             token = otel_context.attach(trace.set_span_in_context(span, parent))  # parent None: current
         except Exception as err:  # the request goes on untraced: telemetry never fails it
@@ -118,24 +254,45 @@ class TelemetryMiddleware:
                                   "without one", err)
             await self.app(scope, receive, send)
             return
+        active_key = (known, scheme)
+        _ACTIVE.change(active_key, 1)
         status_code = 0
+        sent_bytes = 0
+        received_bytes = int(content_length) if content_length is not None and content_length.isdigit() else 0
+        response_attributes: dict[str, Any] = {}
+        capture = self.capture
 
         async def send_and_note_status(message: MutableMapping[str, Any]) -> None:
-            nonlocal status_code
+            nonlocal status_code, sent_bytes
             kind = message["type"]
             if kind == "http.response.start":
                 status_code = message["status"]
-            elif kind == "http.response.body" and not message.get("more_body", False):
-                # The server arms its keep-alive timer while it sends the last part,
-                # and the timer keeps a copy of the current context for seconds: with
-                # the span in it, every finished span would outlive its request.
-                restore = otel_context.attach(outer)
-                try:
-                    await send(message)
-                finally:
-                    otel_context.detach(restore)
-                return
+                if capture.response:
+                    capture.attributes("http.response.header", message.get("headers") or (), capture.response,
+                                       response_attributes)
+            elif kind == "http.response.body":
+                sent_bytes += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    # The server arms its keep-alive timer while it sends the last part,
+                    # and the timer keeps a copy of the current context for seconds: with
+                    # the span in it, every finished span would outlive its request.
+                    restore = otel_context.attach(outer)
+                    try:
+                        await send(message)
+                    finally:
+                        otel_context.detach(restore)
+                    return
             await send(message)
+
+        if chunked and content_length is None:
+            # No length given: count what the app reads.
+            original_receive = receive
+
+            async def receive() -> MutableMapping[str, Any]:
+                nonlocal received_bytes
+                message = await original_receive()
+                received_bytes += len(message.get("body", b""))
+                return message
 
         error_type: str | None = None
         try:
@@ -144,16 +301,23 @@ class TelemetryMiddleware:
             error_type = type(exc).__qualname__
             if isinstance(exc, Exception):
                 span.record_exception(exc)
+                try:
+                    _log_unhandled(exc, self.logger_provider)
+                except Exception as err:
+                    report_internal_error("asgi.exception_log", "an unhandled exception was not logged", err)
             if not status_code:
                 status_code = 500
             raise
         finally:
             otel_context.detach(token)
+            _ACTIVE.change(active_key, -1)
             self._finish(span, scope, outer_root_path, known, scheme, status_code, error_type,
-                         started)
+                         started, received_bytes, sent_bytes, response_attributes)
 
-    def _start(self, scope: Scope, method: str, known: str, scheme: str) -> tuple[Any, Any]:
-        """The request's SERVER span, and the parent context it continues (None: the current one)."""
+    def _start(self, scope: Scope, method: str, known: str,
+               scheme: str) -> tuple[Any, Any, bytes | None, bool]:
+        """The request's SERVER span, the parent context it continues (None: the current one), the request's
+        Content-Length header and whether its body is chunked."""
         span_attributes: dict[str, Any] = {
             "http.request.method": known,
             "url.scheme": scheme,
@@ -165,15 +329,45 @@ class TelemetryMiddleware:
         client = scope.get("client")
         if client:
             span_attributes["client.address"] = client[0]
+        query = scope.get("query_string")
+        if query:
+            span_attributes["url.query"] = url_query(query)
         headers = scope.get("headers") or []
+        # One pass over the headers for everything the span needs from them.
+        host = user_agent = content_length = None
+        chunked = False
+        propagation = self.propagation_headers
+        has_context = not propagation  # unknown fields: always ask the propagators
+        for name, value in headers:
+            name = name.lower()
+            if name == b"host":
+                host = value
+            elif name == b"user-agent":
+                user_agent = value
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name in propagation:
+                has_context = True
+        address, port = server_address(host, scope, scheme)
+        if address:
+            span_attributes["server.address"] = address
+            if port:
+                span_attributes["server.port"] = port
+        if user_agent is not None:
+            span_attributes["user_agent.original"] = user_agent.decode("latin-1")
+        capture = self.capture
+        if capture.request:
+            capture.attributes("http.request.header", headers, capture.request, span_attributes)
         # Most requests carry no context: skip the propagators' work for them.
-        parent = (propagate.extract(headers, getter=_GETTER)
-                  if not self.propagation_headers or any(k in self.propagation_headers for k, _ in headers)
-                  else None)
-        return self.spans.start(known if known != "_OTHER" else "HTTP", parent, span_attributes), parent
+        parent = propagate.extract(headers, getter=_GETTER) if has_context else None
+        span = self.spans.start(known if known != "_OTHER" else "HTTP", parent, span_attributes)
+        return span, parent, content_length, chunked
 
     def _finish(self, span: Any, scope: Scope, outer_root_path: str, method: str, scheme: str,
-                status_code: int, error_type: str | None, started: float) -> None:
+                status_code: int, error_type: str | None, started: float, received_bytes: int,
+                sent_bytes: int, response_attributes: dict[str, Any]) -> None:
         try:
             template = route_template(scope, outer_root_path)
             # The span has method and scheme already: it gets only what is new.
@@ -188,14 +382,17 @@ class TelemetryMiddleware:
             if error_type is not None:
                 end_attributes["error.type"] = error_type
                 span.set_status(Status(StatusCode.ERROR))
-            if end_attributes:
-                self.spans.add_attributes(span, end_attributes)
+            if end_attributes or response_attributes:
+                self.spans.add_attributes(span, {**end_attributes, **response_attributes}
+                                          if response_attributes else end_attributes)
             span.end()
             metric_attributes = {"http.request.method": method, "url.scheme": scheme, **end_attributes}
-            self.points.record(time.perf_counter() - started,
-                               (method, scheme, template, status_code, error_type), metric_attributes)
+            key = (method, scheme, template, status_code, error_type)
+            self.points.record(time.perf_counter() - started, key, metric_attributes)
+            self.request_sizes.record(received_bytes, key, metric_attributes)
+            self.response_sizes.record(sent_bytes, key, metric_attributes)
         except Exception as err:  # telemetry never breaks the response
-            report_internal_error("asgi.finish", "finishing an HTTP request's span or duration failed", err)
+            report_internal_error("asgi.finish", "finishing an HTTP request's span or metrics failed", err)
 
 
 # ----------------------------------------------------------------- installation
@@ -203,10 +400,34 @@ class TelemetryMiddleware:
 _installed: list[tuple[type, str, Any]] = []
 
 
+# Middlewares that already make the request's SERVER span: Starlette's own (>= 1.x) and
+# contrib's ASGI one, whoever added it.
+_NATIVE_MIDDLEWARES = frozenset({
+    ("starlette.middleware.opentelemetry", "OpenTelemetryMiddleware"),
+    ("opentelemetry.instrumentation.asgi", "OpenTelemetryMiddleware"),
+})
+
+
+def _app_set_up_its_own_telemetry(app: Any, stack: Any) -> bool:
+    """Whether ``app`` traces its requests itself: it gave FastAPI's telemetry providers of its
+    own, or has an OpenTelemetry middleware in its stack."""
+    if fastapi_telemetry.has_own_providers(app):
+        return True
+    seen: set[int] = set()
+    while stack is not None and id(stack) not in seen:
+        seen.add(id(stack))
+        if (type(stack).__module__, type(stack).__name__) in _NATIVE_MIDDLEWARES:
+            return True
+        stack = getattr(stack, "app", None)
+    return False
+
+
 def _app_classes() -> list[type]:
     """Starlette, and FastAPI (it builds its own middleware stack, without super())."""
     classes = []
     for module, name in (("starlette.applications", "Starlette"), ("fastapi", "FastAPI")):
+        if module == "fastapi" and module not in sys.modules:
+            continue  # a Starlette app need not import FastAPI; FastAPI's first import patches it
         try:
             classes.append(getattr(__import__(module, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -214,17 +435,22 @@ def _app_classes() -> list[type]:
     return [cls for cls in classes if "build_middleware_stack" in cls.__dict__]
 
 
-def instrument(excluded_paths: Iterable[str]) -> bool:
+def instrument(excluded_paths: Iterable[str], capture: HeaderCapture | None = None) -> bool:
     """Put the middleware in front of every Starlette/FastAPI app's stack."""
-    if _installed:
-        return True
+    # Called again when FastAPI is imported after Starlette (on first import): patch what is new only.
+    patched = {owner for owner, _, _ in _installed}
     excluded = excluded_paths_matcher(excluded_paths)
     for cls in _app_classes():
+        if cls in patched:
+            continue
         original = cls.__dict__["build_middleware_stack"]
 
         def build_middleware_stack(self: Any, _original: Any = original) -> ASGIApp:
+            stack = _original(self)
+            if _app_set_up_its_own_telemetry(self, stack):
+                return stack  # good manners: the app's own telemetry, with its own providers
             fastapi_telemetry.turn_off_native_telemetry(self)
-            return TelemetryMiddleware(_original(self), excluded)
+            return TelemetryMiddleware(stack, excluded, capture=capture)
 
         cls.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
         _installed.append((cls, "build_middleware_stack", original))

@@ -33,6 +33,7 @@ from typing import Any
 
 from opentelemetry import metrics
 
+from otel_distro._internal_errors import report_internal_error
 from otel_distro.metrics import SECONDS_BUCKETS
 from otel_distro.version import __version__
 
@@ -58,20 +59,16 @@ _connected: list[tuple[Any, Callable[..., None], str]] = []
 _duration: Any = None
 _runs: Any = None
 _flushed_pids: set[int] = set()
-_reported: set[str] = set()
 
 
 def _guarded(name: str, handler: Callable[..., None]) -> Callable[..., None]:
-    """The handler, made unable to raise; its first failure is logged, later ones are not."""
+    """The handler, made unable to raise in production; its first failure is reported, later ones counted."""
 
     def run(*args: Any, **kwargs: Any) -> None:
         try:
             handler(*args, **kwargs)
         except Exception as err:  # telemetry must never break a task or the worker
-            if name not in _reported:
-                _reported.add(name)
-                _log.warning("otel-distro: celery %s handler failed (further failures not "
-                             "reported): %s: %s", name, type(err).__name__, err)
+            report_internal_error(f"celery.{name}", f"the Celery {name} handler failed", err)
 
     run.__name__ = f"otel_distro_celery_{name}"
     return run
@@ -139,7 +136,7 @@ def flush(timeout_s: float | None = None) -> bool:
             try:
                 provider.force_flush(left_ms)
             except Exception as err:
-                _log.warning("otel-distro: flush failed: %s: %s", type(err).__name__, err)
+                report_internal_error("celery.flush", "flushing a Celery child's telemetry failed", err)
 
     # An unreachable Collector must not keep the child from exiting: the flush
     # runs in a daemon thread that is abandoned when the time is up.
@@ -215,7 +212,7 @@ def instrument(meter_provider: Any = None) -> None:
                 signal.connect(_guarded(name, handler), weak=False, dispatch_uid=uid)
                 _connected.append((signal, handler, uid))
         except Exception as err:  # the worker must start anyway
-            _log.warning("otel-distro: celery metrics not set up: %s: %s", type(err).__name__, err)
+            report_internal_error("celery.setup", "the Celery task metrics were not set up", err)
             _disconnect()
             return
         _instrumented = True
@@ -226,8 +223,8 @@ def _disconnect() -> None:
         signal, _handler, uid = _connected.pop()
         try:
             signal.disconnect(dispatch_uid=uid)
-        except Exception:
-            pass
+        except Exception as err:
+            report_internal_error("celery.disconnect", "a Celery signal handler could not be disconnected", err)
 
 
 def uninstrument() -> None:

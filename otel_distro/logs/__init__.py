@@ -12,12 +12,10 @@ console lines and the root logger's plain stdout/stderr handlers step aside (put
 """
 
 from otel_distro.logs.delivery import Losses, report_at_exit
-from otel_distro.logs.provider import LOG_EXPORT_BATCH_SIZE, LOG_QUEUE_SIZE, build, exporters, leading_processors
+from otel_distro.logs.provider import build, exporters, leading_processors
 from otel_distro.logs.takeover import bridge, install_bridge, remove_bridge
 
 __all__ = [
-    "LOG_EXPORT_BATCH_SIZE",
-    "LOG_QUEUE_SIZE",
     "Losses",
     "bridge",
     "build",

@@ -50,9 +50,9 @@ _CHUNK = 1024
 
 _SEVERITY_TEXTS = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 _EMPTY_CONTEXT = Context()
-# The SDK's and the distro's own records: never exported back (a failing export would feed itself),
-# the distro's diagnostics show them (otel_distro.diagnostics).
-_NOT_BRIDGED = ("opentelemetry.", "otel_distro.")
+# The SDK's records and the log pipeline's reports on itself: never exported back (a failing export
+# or a full queue would feed itself); the distro's diagnostics show them (otel_distro.diagnostics).
+_NOT_BRIDGED = ("opentelemetry.", "otel_distro.delivery")
 
 
 def _not_a_queue_for_plain_lines(processor: object) -> bool:
@@ -75,6 +75,8 @@ class BridgeHandler(logging.Handler):
         self._logger_provider = logger_provider
         self.export_level = level if export else sys.maxsize
         self.console = console
+        # The distro's own records are exported; printed by its diagnostics when they are on.
+        self.own_records_printed = True
         self.queue_size = queue_size
         self.losses = losses if losses is not None else Losses()
         self._queue: collections.deque[Entry] = collections.deque()
@@ -90,8 +92,7 @@ class BridgeHandler(logging.Handler):
 
     # ---- the logging thread
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
-        name = record.name
-        if name.startswith(_NOT_BRIDGED) or name == "otel_distro" or (self.filters and not self.filter(record)):
+        if record.name.startswith(_NOT_BRIDGED) or (self.filters and not self.filter(record)):
             return False
         try:
             message = record.getMessage()
@@ -162,7 +163,7 @@ class BridgeHandler(logging.Handler):
                 if entry.record.levelno >= self.export_level:
                     self._export(entry)
                     exported += 1
-                if console is not None:
+                if console is not None and (self.own_records_printed or not _own(entry.record.name)):
                     lines.append(console.line(entry))
             except Exception as err:  # one bad record must not stop the others
                 report_internal_error("logs.record", "a log record could not be exported or printed; "
@@ -290,6 +291,10 @@ class BridgeHandler(logging.Handler):
         # The worker thread does not exist in a forked child: start the child's own.
         self._dozing, self._busy, self._stopping = False, False, False
         self._start_worker()
+
+
+def _own(name: str) -> bool:
+    return name == "otel_distro" or name.startswith("otel_distro.")
 
 
 def _take(queue: collections.deque[Entry]) -> list[Entry]:

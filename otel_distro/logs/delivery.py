@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-_log = logging.getLogger("otel_distro")
+_log = logging.getLogger("otel_distro.delivery")  # not bridged: a report of drops must not add to them
 
 QUEUE_FULL = "queue_full"
 LEFT_AT_EXIT = "left_at_exit"

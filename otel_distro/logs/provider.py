@@ -12,13 +12,11 @@ from opentelemetry.sdk.resources import Resource
 from otel_distro import forksafe, redaction
 from otel_distro.settings import Settings, export_file
 
-# Batch processor defaults: the SDK's 2048-record queue drops records in bursts
-# (measured: ~70k lines/s); these hold a 50,000 lines/s burst for a second
-# (bench/bench_logs.py). Batches stay at the SDK's 512: records that wait for
-# bigger ones reach the collector's oldest generation and bring on full
-# collections. OTEL_BLRP_* variables are not read by the distro.
-LOG_QUEUE_SIZE = 65_536
-LOG_EXPORT_BATCH_SIZE = 512
+# The batch processor's queue and batch sizes are settings (OTEL_BLRP_MAX_QUEUE_SIZE,
+# _MAX_EXPORT_BATCH_SIZE). Their defaults: the SDK's 2048-record queue drops records
+# in bursts (measured: ~70k lines/s); 65,536 holds a 50,000 lines/s burst for a
+# second (bench/bench_logs.py). Batches stay at the SDK's 512: records that wait for
+# bigger ones reach the collector's oldest generation and bring on full collections.
 
 
 def exporters(settings: Settings) -> list[LogRecordExporter]:
@@ -28,7 +26,7 @@ def exporters(settings: Settings) -> list[LogRecordExporter]:
             from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
             exporter = OTLPLogExporter(endpoint=settings.signal_endpoint("logs"),
-                                       timeout=settings.otlp_timeout_ms / 1000)
+                                       timeout=settings.signal_timeout_s("logs"))
             chosen.append(forksafe.track(exporter))
         elif name == "file":
             from opentelemetry.exporter.otlp.json.file._log_exporter import FileLogExporter
@@ -75,5 +73,5 @@ def build(settings: Settings, resource: Resource,
     for exporter in exporters(settings) if log_exporters is None else log_exporters:
         provider.add_log_record_processor(BatchLogRecordProcessor(
             redaction.wrap_log_exporter(exporter, redactor),
-            max_queue_size=LOG_QUEUE_SIZE, max_export_batch_size=LOG_EXPORT_BATCH_SIZE))
+            max_queue_size=settings.log_queue_size, max_export_batch_size=settings.log_export_batch_size))
     return provider

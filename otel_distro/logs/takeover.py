@@ -34,6 +34,10 @@ def install_bridge(provider: LoggerProvider, level: int, *, export: bool = True,
         return _bridge
     handler = BridgeHandler(level, provider, export=export, console=console, losses=losses)
     logging.getLogger().addHandler(handler)
+    own = logging.getLogger("otel_distro")
+    if not own.propagate:  # the distro's diagnostics print its records: the bridge only exports them
+        own.addHandler(handler)
+        handler.own_records_printed = False
     keep_through_reconfiguration(bridge, take_over_console)
     _bridge = handler
     take_over_console()
@@ -60,6 +64,7 @@ def remove_bridge() -> None:
         handler, _bridge = _bridge, None
         root = logging.getLogger()
         root.removeHandler(handler)
+        logging.getLogger("otel_distro").removeHandler(handler)
         handler.stop()
         for other in _stepped_aside:
             if other not in root.handlers:

@@ -23,7 +23,7 @@ from opentelemetry.util.types import AnyValue  # noqa: F401 (the record copy's f
 
 from otel_distro import otlp_wire
 from otel_distro._internal_errors import report_internal_error
-from otel_distro._sdk_private import FastPath, otlp_http_sender, prometheus_reader
+from otel_distro._sdk_private import FastPath, metric_exporter, otlp_http_sender, prometheus_reader
 from otel_distro.redaction.rules import Redactor
 
 # ---------------------------------------------------------------- exporter wrappers
@@ -195,8 +195,8 @@ class RedactingMetricExporter(_Delegating, MetricExporter):
 
     def __init__(self, exporter: Any, redactor: Redactor) -> None:
         _Delegating.__init__(self, exporter, redactor)
-        MetricExporter.__init__(self, preferred_temporality=exporter._preferred_temporality,
-                                preferred_aggregation=exporter._preferred_aggregation)
+        temporality, aggregation = metric_exporter.preferences(exporter)
+        MetricExporter.__init__(self, preferred_temporality=temporality, preferred_aggregation=aggregation)
 
     def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
         try:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -87,11 +88,12 @@ _TOKEN_END = r"(?![A-Za-z0-9_])"
 class ValueRule:
     """A kind of secret found by its content.
 
-    ``triggers`` are regular expressions of which every text the rule can
-    match contains at least one; the rule only runs on text where one is
-    found (tests/test_redaction_rules.py checks it for every rule). Each
-    starts with one character or one ``[...]`` class: the pre-check scans for
-    those first characters (a fast scan in C) and reads on only where they are.
+    Every text the rule matches contains one of ``triggers`` (fixed texts) or,
+    for a rule without one, a match of ``trigger_pattern``; a match starts at
+    most ``reach`` characters before that trigger. The rule only runs on text
+    holding a trigger, and the search skips ahead to ``reach`` before the next
+    one (tests/test_redaction_rules.py checks both against running every rule
+    everywhere).
 
     Every pattern runs in time linear in the text: each quantifier is bounded,
     possessive, or scans a run whose only start is the run's first character.
@@ -100,61 +102,51 @@ class ValueRule:
     name: str
     pattern: str
     triggers: tuple[str, ...]
+    reach: int = 0
+    trigger_pattern: str = ""
+
+    def finders(self) -> list[Callable[[str, int], int]]:
+        """For each trigger: where it next starts in ``text`` at or after ``pos`` (-1: nowhere)."""
+        if self.trigger_pattern:
+            found = re.compile(self.trigger_pattern).search
+            return [lambda text, pos: m.start() if (m := found(text, pos)) is not None else -1]
+        return [functools.partial(_find, trigger) for trigger in self.triggers]
 
 
-def _literals(*words: str) -> tuple[str, ...]:
-    return tuple(re.escape(word) for word in words)
+def _find(trigger: str, text: str, pos: int) -> int:
+    return text.find(trigger, pos)
 
 
 # The first that matches at the leftmost position wins, so the order matters
 # (a URL's credentials before an e-mail).
 VALUE_RULES: tuple[ValueRule, ...] = (
     ValueRule("pem", r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY-----|\Z)",
-              _literals("-----BEGIN")),
+              ("-----BEGIN",)),
     ValueRule("urlcred", r"(?<![A-Za-z0-9+.\-])(?P<urlcred_head>[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s/?#@:]*+:)"
-                         r"[^\s/?#@]++(?=@)", _literals("://")),
+                         r"[^\s/?#@]++(?=@)", ("://",), reach=32),
     ValueRule("slackhook", r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_\-]++",
-              _literals("hooks.slack.com/")),
+              ("hooks.slack.com/",), reach=len("https://")),
     ValueRule("auth", r"\b(?P<auth_scheme>[Bb]earer|BEARER|[Bb]asic|BASIC)(?P<auth_gap>\s++)"
                       r"(?P<auth_value>[A-Za-z0-9\-._~+/]++=*+)",
-              _literals("Bearer", "bearer", "BEARER", "Basic", "basic", "BASIC")),
-    ValueRule("jwt", r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{4,}+\.[A-Za-z0-9_\-]{4,}+\.[A-Za-z0-9_\-]*+",
-              _literals("eyJ")),
+              ("Bearer", "bearer", "BEARER", "Basic", "basic", "BASIC")),
+    ValueRule("jwt", r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{4,}+\.[A-Za-z0-9_\-]{4,}+\.[A-Za-z0-9_\-]*+", ("eyJ",)),
     ValueRule("aws", _TOKEN_START + r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}" + _TOKEN_END,
-              _literals("AKIA", "ASIA", "ABIA", "ACCA", "A3T")),
-    ValueRule("sk", r"(?<![A-Za-z0-9_\-])(?:sk|rk)[-_][A-Za-z0-9_\-]{20,}+",
-              _literals("sk-", "sk_", "rk-", "rk_")),
-    ValueRule("google", _TOKEN_START + r"AIza[0-9A-Za-z_\-]{35}", _literals("AIza")),
+              ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")),
+    ValueRule("sk", r"(?<![A-Za-z0-9_\-])(?:sk|rk)[-_][A-Za-z0-9_\-]{20,}+", ("sk-", "sk_", "rk-", "rk_")),
+    ValueRule("google", _TOKEN_START + r"AIza[0-9A-Za-z_\-]{35}", ("AIza",)),
     ValueRule("github", _TOKEN_START + r"(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})",
-              (r"gh[pousr]_", re.escape("github_pat_"))),
-    ValueRule("slack", _TOKEN_START + r"(?:xox[abposr]|xapp)-[A-Za-z0-9\-]{10,}+", _literals("xox", "xapp-")),
+              ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
+    ValueRule("slack", _TOKEN_START + r"(?:xox[abposr]|xapp)-[A-Za-z0-9\-]{10,}+", ("xox", "xapp-")),
     # A whole run of digit groups (one start per run); the handler finds the cards in it.
-    ValueRule("card", r"(?<![A-Za-z0-9_.])[0-9](?:[ \-]?[0-9])*+", (r"[0-9][0-9 \-]{11}",)),
+    # No fixed text: 12 characters of digits, spaces and dashes, from the run's start.
+    ValueRule("card", r"(?<![A-Za-z0-9_.])[0-9](?:[ \-]?[0-9])*+", (), trigger_pattern=r"[0-9][0-9 \-]{11}"),
     ValueRule("email", r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@(?:[A-Za-z0-9\-]{1,63}\.)+[A-Za-z]{2,24}"
-                       + _TOKEN_END, _literals("@")),
+                       + _TOKEN_END, ("@",), reach=64),
 )
-
-
-def _first_and_rest(trigger: str) -> tuple[str, str]:
-    """``[ab]cd`` -> (``[ab]``, ``cd``); ``\\-x`` -> (``\\-``, ``x``); ``xy`` -> (``x``, ``y``)."""
-    if trigger.startswith("["):
-        end = trigger.index("]", 2) + 1
-    elif trigger.startswith("\\"):
-        end = 2
-    else:
-        end = 1
-    return trigger[:end], trigger[end:]
-
-
-def prefilter(triggers: Iterable[str]) -> re.Pattern[str]:
-    """One pattern finding any of ``triggers``: their first characters as one class, the rest behind a look-back."""
-    firsts: list[str] = []
-    branches: list[str] = []
-    for trigger in triggers:
-        first, rest = _first_and_rest(trigger)
-        firsts.append(first[1:-1] if first.startswith("[") else first)
-        branches.append(f"(?<={first}){rest}" if rest else f"(?<={first})")
-    return re.compile("[" + "".join(firsts) + "](?:" + "|".join(branches) + ")")
+_DIGIT_CHARS = "0123456789"
+# Up to this length a text is first checked by one pattern for any trigger (cheaper than the look-ups
+# of each trigger's first character, which are cheaper for long texts).
+_GATED_LENGTH = 2048
 
 
 # key=value, key: value, "key": "value", ?key=value: the value goes when the key is a secret.
@@ -230,23 +222,27 @@ def _alternation(rules: Sequence[ValueRule]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?P<{rule.name}>{rule.pattern})" for rule in rules))
 
 
-def _luhn_sums(digits: str) -> tuple[list[int], list[int]]:
-    """Prefix sums for Luhn checks of any window in O(1).
+_AS_IS = bytes.maketrans(b"0123456789", bytes(range(10)))
+_DOUBLED = bytes.maketrans(b"0123456789", bytes([0, 2, 4, 6, 8, 1, 3, 5, 7, 9]))  # 2d, less 9 past 9
+
+
+def _luhn_sums(digits: str) -> tuple[list[list[int]], list[list[int]]]:
+    """Prefix sums for Luhn checks of any window in O(1) (built in C: translate, slices, accumulate).
 
     ``as_is[p][i]``: digits before ``i`` at an index of parity p, as they are;
     ``doubled[p][i]``: the same digits doubled (minus 9 past 9).
     """
-    plain = [[0], [0]]
-    doubled = [[0], [0]]
-    for i, ch in enumerate(digits):
-        d = ord(ch) - 48
-        dd = d * 2 - 9 if d > 4 else d * 2
-        p = i & 1
-        plain[p].append(plain[p][-1] + d)
-        plain[1 - p].append(plain[1 - p][-1])
-        doubled[p].append(doubled[p][-1] + dd)
-        doubled[1 - p].append(doubled[1 - p][-1])
-    return plain, doubled  # type: ignore[return-value]
+    raw = digits.encode()
+    sums: list[list[list[int]]] = []
+    for table in (_AS_IS, _DOUBLED):
+        values = raw.translate(table)
+        per_parity = []
+        for parity in (0, 1):
+            only = bytearray(len(values))
+            only[parity::2] = values[parity::2]
+            per_parity.append(list(itertools.accumulate(only, initial=0)))
+        sums.append(per_parity)
+    return sums[0], sums[1]
 
 
 def card_spans(run: str, glued_end: bool = False) -> list[tuple[int, int]]:
@@ -257,7 +253,7 @@ def card_spans(run: str, glued_end: bool = False) -> list[tuple[int, int]]:
     a word goes on there), has 13-19 digits and passes Luhn; from each start
     the longest. Linear in the run: each window's Luhn sum comes from prefix sums.
     """
-    groups = [(m.start(), m.end()) for m in _DIGITS.finditer(run)]
+    groups = [m.span() for m in _DIGITS.finditer(run)]
     digits = "".join(run[a:b] for a, b in groups)
     plain, doubled = _luhn_sums(digits)
     offsets = [0]
@@ -350,12 +346,8 @@ class Redactor:
         return _word_regex([*_KEY_WORDS, *_QUERY_WORDS, *self._extra_keys])
 
     @functools.cached_property
-    def _any_trigger(self) -> re.Pattern[str]:
-        return prefilter(t for rule in self.rules for t in rule.triggers)
-
-    @functools.cached_property
-    def _triggers(self) -> list[tuple[str, re.Pattern[str]]]:
-        return [(rule.name, prefilter(rule.triggers)) for rule in self.rules]
+    def _finders(self) -> dict[str, list[tuple[int, Callable[[str, int], int]]]]:
+        return {rule.name: [(rule.reach, find) for find in rule.finders()] for rule in self.rules}
 
     def _compiled(self, names: frozenset[str]) -> tuple[re.Pattern[str], dict[str, re.Pattern[str]]]:
         """The alternation of these rules, and for each that may decline, of the rules after it."""
@@ -422,14 +414,50 @@ class Redactor:
         spans: list[_Span] = []
         if "=" in text or ":" in text:
             self._pair_spans(text, spans)  # first: where spans tie, a secret key's [REDACTED] wins
-        if not self._prefiltered or self._any_trigger.search(text):
-            self._value_spans(text, spans, self._triggered(text))
+        triggered = self._triggered(text)
+        if triggered:
+            self._value_spans(text, spans, triggered)
         return (_rewrite(text, spans) if spans else text) + tail
 
+    @functools.cached_property
+    def _gates(self) -> list[re.Pattern[str]]:
+        """Patterns finding any trigger: one for the fixed texts, and each trigger pattern.
+
+        The fixed texts are grouped by first character: branches that each start
+        with their own character are what the regular expression engine scans
+        for fastest (it skips to those characters, and past a branch whose
+        character is not the one at hand).
+        """
+        rests: dict[str, set[str]] = {}
+        for rule in self.rules:
+            for trigger in rule.triggers:
+                rests.setdefault(trigger[0], set()).add(trigger[1:])
+        branches = [re.escape(first) + ("" if "" in ends else "(?:" + "|".join(map(re.escape, sorted(ends))) + ")")
+                    for first, ends in sorted(rests.items())]
+        return [re.compile("|".join(branches)),
+                *(re.compile(rule.trigger_pattern) for rule in self.rules if rule.trigger_pattern)]
+
     def _triggered(self, text: str) -> frozenset[str]:
+        """The rules whose triggers occur in ``text`` (all of them with the pre-check off)."""
         if not self._prefiltered:
             return frozenset(rule.name for rule in self.rules)
-        return frozenset(name for name, found in self._triggers if found.search(text))
+        # Most texts are short and hold no trigger: one scan in C says so.
+        if len(text) <= _GATED_LENGTH and not any(gate.search(text) for gate in self._gates):
+            return frozenset()
+        # A one-character scan (memchr) is many times faster than a longer one: the
+        # triggers' first characters are looked for first, each once.
+        present: dict[str, bool] = {}
+
+        def has(trigger: str) -> bool:
+            first = present.get(trigger[0])
+            if first is None:
+                first = present[trigger[0]] = trigger[0] in text
+            return first and (len(trigger) == 1 or trigger in text)
+
+        digits = any(has(d) for d in _DIGIT_CHARS)
+        return frozenset(rule.name for rule in self.rules
+                         if any(has(t) for t in rule.triggers)
+                         or (rule.trigger_pattern and digits and self._finders[rule.name][0][1](text, 0) >= 0))
 
     def _truncated(self, text: str) -> tuple[str, str]:
         """The first ``max_length`` characters less the word the cut went through, and the marker for the rest."""
@@ -440,8 +468,9 @@ class Redactor:
 
     def _value_spans(self, text: str, spans: list[_Span], names: frozenset[str]) -> None:
         values, after = self._compiled(names)
+        skip = self._skipper(text, names) if self._prefiltered else (lambda pos: pos)
         pos = 0
-        while (m := values.search(text, pos)) is not None:
+        while (pos := skip(pos)) >= 0 and (m := values.search(text, pos)) is not None:
             found, resume = self._claim(m, after)
             if not found:
                 # Every rule declined here. The rest of the match is still judged,
@@ -451,6 +480,27 @@ class Redactor:
                 continue
             spans.extend(found)
             pos = max(m.end(), resume)
+
+    def _skipper(self, text: str, names: frozenset[str]) -> Callable[[int], int]:
+        """Where a search from ``pos`` may first find a match: ``reach`` before the next trigger (-1: nowhere).
+
+        Each trigger's next place is looked up again only once the search has
+        passed it, so the look-ups of one trigger together read the text once.
+        """
+        finders = [finder for name in names for finder in self._finders[name]]
+        nexts = [-2] * len(finders)  # -2: not looked up yet; -1: no trigger left
+
+        def skip(pos: int) -> int:
+            first: int | None = None
+            for i, (reach, find) in enumerate(finders):
+                at = nexts[i]
+                if at != -1 and at < pos:
+                    at = nexts[i] = find(text, pos)
+                if at >= 0 and (first is None or at - reach < first):
+                    first = at - reach
+            return -1 if first is None else max(first, pos)
+
+        return skip
 
     def _claim(self, m: re.Match[str] | None, after: dict[str, re.Pattern[str]]) -> tuple[list[_Span], int]:
         """The secrets found where ``m`` starts (none when every rule declines), and where to search on."""

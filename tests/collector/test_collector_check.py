@@ -93,19 +93,19 @@ def test_limit_percentage_eighty_is_an_error(built: Built, tmp_path: Path) -> No
     assert len(errors) == 1 and "limit_percentage" in errors[0], errors
 
 
-def test_headless_gateway_service_is_an_error(built: Built, chart: Path, tmp_path: Path) -> None:
+def test_headless_gateway_service_is_an_error(built: Built, tmp_path: Path) -> None:
     values = yaml.safe_load(AGENT.read_text())
     values["config"]["exporters"]["load_balancing"]["resolver"]["k8s"]["service"] = (
         "otel-gateway-opentelemetry-collector-headless.observability")
-    errors = _errors(check_file(_write(tmp_path, values, "values.yaml"), binary=built.collector, chart=chart))
+    errors = _errors(check_file(_write(tmp_path, values, "values.yaml"), binary=built.collector))
     assert len(errors) == 1 and "creates no '-headless' service" in errors[0], errors
 
 
-def test_missing_endpointslice_rbac_is_an_error(built: Built, chart: Path, tmp_path: Path) -> None:
+def test_missing_endpointslice_rbac_is_an_error(built: Built, tmp_path: Path) -> None:
     values = yaml.safe_load(AGENT.read_text())
     values["clusterRole"]["rules"] = [r for r in values["clusterRole"]["rules"]
                                       if "discovery.k8s.io" not in r["apiGroups"]]
-    errors = _errors(check_file(_write(tmp_path, values, "values.yaml"), binary=built.collector, chart=chart))
+    errors = _errors(check_file(_write(tmp_path, values, "values.yaml"), binary=built.collector))
     assert len(errors) == 1 and "endpointslices" in errors[0], errors
 
 

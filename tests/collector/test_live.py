@@ -20,6 +20,10 @@ from tests.collector.conftest import DASHBOARDS, SERVICE, Stack, dashboard_gaps,
 pytestmark = pytest.mark.integration
 
 
+_SPANMETRICS = ("traces_span_metrics_* come from the Collector's span_metrics connector; this test has no "
+                "Collector (test_stack_up.py has these panels through it)")
+_COLLECTOR_SELF = ("otelcol_* is the Collector's own telemetry; this test scrapes the service directly, without a "
+                   "Collector (test_stack_up.py has these panels through the Collector)")
 _NO_AGENTS = "no agent runs or tool calls in this test's traffic (tests/test_ai_agents.py covers their metrics)"
 AGENT_PANELS = {("otel-distro-ai", title, "A"): _NO_AGENTS for title in (
     "Agent runs per second by agent (errors apart)", "Agent error ratio by agent", "Agent run p95 duration by agent",
@@ -32,17 +36,17 @@ NO_DATA = {
     ("otel-distro-api", "Traffic vs same hour yesterday", "B"):
         "offset 1d needs a day of history; the test Prometheus is seconds old",
     ("otel-distro-api", "Span calls by operation (span metrics)", "A"):
-        "traces_span_metrics_* come from the Collector's span_metrics connector; otelcol-contrib cannot run here",
+        _SPANMETRICS,
     ("otel-distro-api", "Span p95 duration by operation (span metrics)", "A"):
-        "traces_span_metrics_* come from the Collector's span_metrics connector; otelcol-contrib cannot run here",
+        _SPANMETRICS,
     ("otel-distro-system", "Collector: accepted and refused spans", "A"):
-        "otelcol_* internal telemetry needs a running Collector; otelcol-contrib cannot run here",
+        _COLLECTOR_SELF,
     ("otel-distro-system", "Collector: accepted and refused spans", "B"):
-        "otelcol_* internal telemetry needs a running Collector; otelcol-contrib cannot run here",
+        _COLLECTOR_SELF,
     ("otel-distro-system", "Collector: failed sends and queue usage", "A"):
-        "otelcol_* internal telemetry needs a running Collector; otelcol-contrib cannot run here",
+        _COLLECTOR_SELF,
     ("otel-distro-system", "Collector: failed sends and queue usage", "B"):
-        "otelcol_* internal telemetry needs a running Collector; otelcol-contrib cannot run here",
+        _COLLECTOR_SELF,
 }
 
 

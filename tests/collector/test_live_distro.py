@@ -47,9 +47,10 @@ WORKER = "shop-worker"
 SERVICES = f"({SERVICE}|{WORKER})"
 TASKS = "examples.celery_worker.tasks"
 
-_COLLECTOR_SELF = "otelcol_* internal telemetry needs a running Collector; otelcol-contrib cannot run here"
-_SPANMETRICS = ("traces_span_metrics_* come from the Collector's spanmetrics connector; "
-                "otelcol-contrib cannot run here")
+_COLLECTOR_SELF = ("otelcol_* is the Collector's own telemetry; this test scrapes the service directly, without a "
+                   "Collector (test_stack_up.py has these panels through the Collector)")
+_SPANMETRICS = ("traces_span_metrics_* come from the Collector's span_metrics connector; this test has no "
+                "Collector (test_stack_up.py has these panels through it)")
 
 # Panels (dashboard uid, panel title, refId) that cannot have data in this test, and why.
 NO_DATA = {

@@ -1,0 +1,190 @@
+"""Every integration the distro knows, one entry each: adding one touches this module only.
+
+An entry names the library it instruments, the contrib instrumentation (its ``opentelemetry_instrumentor`` entry
+point and distribution), the options the distro passes it, the distro's extra that installs it, what the distro
+adds to it or uses instead of it, and the framework's own telemetry it steps aside for. ``distro.py`` loads
+instrumentations through it, ``doctor`` checks installed libraries against it, and
+``tests/test_packaging.py`` checks the extras in pyproject.toml against it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_distro.settings import Settings
+
+
+def _no_options(_chosen: Settings) -> dict[str, Any]:
+    return {}
+
+
+def excluded_urls_pattern(paths: tuple[str, ...]) -> str:
+    """Contrib's excluded-URL list (regexes searched in the full URL) for plain paths."""
+    return ",".join(re.escape(path) + r"(?:[/?#]|$)" for path in paths)
+
+
+def _web_server_options(chosen: Settings) -> dict[str, Any]:
+    return {"excluded_urls": excluded_urls_pattern(chosen.excluded_urls)}
+
+
+def _asgi_server_options(chosen: Settings) -> dict[str, Any]:
+    options = _web_server_options(chosen)
+    if not chosen.asgi_subspans:
+        options["exclude_spans"] = ["receive", "send"]
+    return options
+
+
+def _lean_asgi(chosen: Settings) -> None:
+    from otel_distro.integrations import asgi
+
+    asgi.instrument(chosen.excluded_urls, asgi.HeaderCapture(
+        chosen.capture_request_headers, chosen.capture_response_headers, chosen.sanitize_header_names))
+
+
+def _uses_lean_asgi(chosen: Settings) -> bool:
+    return chosen.http_instrumentation == "distro"
+
+
+def _after(module: str) -> Callable[[Settings], None]:
+    """What the distro adds once the contrib instrumentor ran: ``module.instrument()``."""
+
+    def add(_chosen: Settings) -> None:
+        importlib.import_module(module).instrument()
+
+    return add
+
+
+def _genai_after(name: str) -> Callable[[Settings], None]:
+    """What the distro's GenAI support adds once a GenAI instrumentor ran (stream usage for OpenAI)."""
+
+    def add(chosen: Settings) -> None:
+        from otel_distro import ai
+
+        ai.instrumented(name, chosen)
+
+    return add
+
+
+@dataclass(frozen=True)
+class Integration:
+    """One library the distro instruments, and how."""
+
+    name: str  # the instrumentation's opentelemetry_instrumentor entry point
+    libraries: tuple[str, ...]  # distributions of the library (any one installed means the service may use it)
+    instrumentation: str  # the distribution that instruments it
+    extra: str | None  # the otel-distro extra that installs the instrumentation (None: none yet)
+    options: Callable[[Settings], dict[str, Any]] = _no_options
+    # Replaces the instrumentor when ``replaces_when(settings)``: the distro's own instrumentation.
+    replacement: Callable[[Settings], None] | None = None
+    replaces_when: Callable[[Settings], bool] = lambda _chosen: False
+    after: Callable[[Settings], None] | None = None  # what the distro adds to the instrumentor
+    native_telemetry: str = ""  # the library's own telemetry the distro steps aside for (docs, doctor)
+    # Top-level modules whose first import applies the instrumentation (none: applied at start-up).
+    modules: tuple[str, ...] = ()
+
+
+INTEGRATIONS: tuple[Integration, ...] = (
+    Integration("fastapi", ("fastapi",), "opentelemetry-instrumentation-fastapi", "fastapi",
+                options=_asgi_server_options, replacement=_lean_asgi, replaces_when=_uses_lean_asgi,
+                native_telemetry="FastAPI(telemetry={...}) with its own providers",
+                modules=("fastapi",)),
+    # No library listed: FastAPI apps are Starlette apps, and the lean middleware serves both without contrib's.
+    Integration("starlette", (), "opentelemetry-instrumentation-starlette", None,
+                options=_asgi_server_options, replacement=_lean_asgi, replaces_when=_uses_lean_asgi,
+                native_telemetry="starlette.middleware.opentelemetry.OpenTelemetryMiddleware in the app's stack",
+                modules=("starlette",)),
+    Integration("flask", ("flask",), "opentelemetry-instrumentation-flask", "flask",
+                options=_web_server_options, after=_after("otel_distro.integrations.flask"),
+                modules=("flask",)),
+    Integration("django", ("django",), "opentelemetry-instrumentation-django", None, options=_web_server_options,
+                modules=("django",)),
+    Integration("celery", ("celery",), "opentelemetry-instrumentation-celery", "celery",
+                after=_after("otel_distro.integrations.celery"),
+                modules=("celery",)),
+    Integration("requests", ("requests",), "opentelemetry-instrumentation-requests", "http-clients",
+                modules=("requests",)),
+    Integration("httpx", ("httpx",), "opentelemetry-instrumentation-httpx", "http-clients",
+                modules=("httpx",)),
+    Integration("httpx2", ("httpx2",), "opentelemetry-instrumentation-httpx", "http-clients",
+                modules=("httpx2",)),
+    Integration("aiohttp-client", ("aiohttp",), "opentelemetry-instrumentation-aiohttp-client", "http-clients",
+                modules=("aiohttp",)),
+    Integration("sqlalchemy", ("sqlalchemy",), "opentelemetry-instrumentation-sqlalchemy", "sqlalchemy",
+                modules=("sqlalchemy",)),
+    Integration("psycopg", ("psycopg",), "opentelemetry-instrumentation-psycopg", "postgres",
+                modules=("psycopg",)),
+    Integration("psycopg2", ("psycopg2", "psycopg2-binary"), "opentelemetry-instrumentation-psycopg2", "postgres",
+                modules=("psycopg2",)),
+    Integration("asyncpg", ("asyncpg",), "opentelemetry-instrumentation-asyncpg", "postgres",
+                modules=("asyncpg",)),
+    Integration("redis", ("redis",), "opentelemetry-instrumentation-redis", "redis",
+                modules=("redis",)),
+    Integration("pymysql", ("pymysql",), "opentelemetry-instrumentation-pymysql", None,
+                modules=("pymysql",)),
+    Integration("pymongo", ("pymongo",), "opentelemetry-instrumentation-pymongo", None,
+                modules=("pymongo",)),
+    Integration("grpc_client", ("grpcio",), "opentelemetry-instrumentation-grpc", None,
+                modules=("grpc",)),
+    Integration("botocore", ("botocore",), "opentelemetry-instrumentation-botocore", None,
+                modules=("botocore",)),
+    Integration("kafka", ("kafka-python",), "opentelemetry-instrumentation-kafka-python", None,
+                modules=("kafka",)),
+    Integration("confluent_kafka", ("confluent-kafka",), "opentelemetry-instrumentation-confluent-kafka", None,
+                modules=("confluent_kafka",)),
+    Integration("pika", ("pika",), "opentelemetry-instrumentation-pika", None,
+                modules=("pika",)),
+    Integration("aio-pika", ("aio-pika",), "opentelemetry-instrumentation-aio-pika", None,
+                modules=("aio_pika",)),
+    Integration("openai", ("openai",), "opentelemetry-instrumentation-genai-openai", "openai",
+                after=_genai_after("openai"), modules=("openai",)),
+    Integration("anthropic", ("anthropic",), "opentelemetry-instrumentation-genai-anthropic", "anthropic",
+                after=_genai_after("anthropic"), modules=("anthropic",)),
+    Integration("openai_agents", ("openai-agents",), "opentelemetry-instrumentation-genai-openai-agents", "agents",
+                after=_genai_after("openai_agents"), modules=("agents",)),
+)
+BY_NAME: dict[str, Integration] = {integration.name: integration for integration in INTEGRATIONS}
+
+
+@dataclass
+class LoadOutcomes:
+    """What happened to each instrumentation ``opentelemetry-instrument`` offered (doctor, reports)."""
+
+    instrumented: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # name -> why
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def note_instrumented(self, name: str) -> None:
+        with self._lock:
+            self.instrumented.append(name)
+
+    def note_failed(self, name: str, why: str) -> None:
+        with self._lock:
+            self.failed[name] = why
+
+
+outcomes = LoadOutcomes()
+
+
+def extras() -> dict[str, list[str]]:
+    """The otel-distro extras the registry asks for: extra -> instrumentation distributions."""
+    found: dict[str, list[str]] = {}
+    for integration in INTEGRATIONS:
+        if integration.extra is not None and integration.instrumentation not in found.get(integration.extra, ()):
+            found.setdefault(integration.extra, []).append(integration.instrumentation)
+    return found
+
+
+def service_libraries() -> dict[str, str]:
+    """Library distribution -> the distribution instrumenting it (doctor's check)."""
+    return {library: integration.instrumentation
+            for integration in INTEGRATIONS for library in integration.libraries}
+
+
+def extra_for(instrumentation: str) -> str | None:
+    """The otel-distro extra that installs ``instrumentation``, if one does."""
+    return next((i.extra for i in INTEGRATIONS if i.instrumentation == instrumentation), None)
