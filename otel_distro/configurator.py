@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -141,9 +142,11 @@ def _providers(chosen: settings.Settings) -> tuple[settings.Settings, _Providers
 
 
 def _settings_without_file(chosen: settings.Settings) -> settings.Settings:
+    """The environment's settings, with configure()'s arguments (parsed already) kept."""
     fallback = settings.load(report=False, use_file=False)
-    overrides = {name: getattr(chosen, name) for name, source in chosen.sources.items() if source == "configure()"}
-    return fallback.with_overrides(**overrides) if overrides else fallback
+    kept = {name: source for name, source in chosen.sources.items() if source.startswith("configure()")}
+    return dataclasses.replace(fallback, **{name: getattr(chosen, name) for name in kept},
+                               sources={**fallback.sources, **kept})
 
 
 def _build(chosen: settings.Settings) -> Telemetry:

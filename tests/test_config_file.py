@@ -171,6 +171,19 @@ def test_doctor_shows_each_value_with_where_it_came_from(tmp_path: Path) -> None
     assert names == ["service.name is set in the configuration file"]
 
 
+def test_when_the_file_cannot_be_built_configure_arguments_still_apply(tmp_path: Path, monkeypatch) -> None:
+    from otel_distro import configurator
+
+    monkeypatch.setenv("OTEL_CONFIG_FILE", _write(tmp_path, GOOD.replace("{endpoint}", "http://127.0.0.1:9")))
+    monkeypatch.setenv("OTEL_DISTRO_SHUTDOWN_TIMEOUT", "2")
+    chosen = settings.load(report=False).with_overrides(log_export_level="error")
+    assert chosen.declarative is not None and chosen.redact_keys == ("ssn",)
+    fallback = configurator._settings_without_file(chosen)
+    assert fallback.declarative is None and fallback.redact_keys == ()  # the file's values are gone
+    assert (fallback.log_export_level, fallback.sources["log_export_level"]) == (logging.ERROR, "configure()")
+    assert (fallback.shutdown_timeout_s, fallback.sources["shutdown_timeout_s"]) == (2.0, "environment")
+
+
 # ---------------------------------------------------------------- a real service
 
 
