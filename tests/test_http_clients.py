@@ -29,3 +29,4 @@ def test_requests_and_httpx_both_report_without_a_conflicting_view_warning(recei
         assert "s3cr3t" not in str(span.attributes)  # the URL's query passed through redaction
     receiver.wait_for(lambda: {m.scope for m in receiver.metric("http.client.request.duration")} >= {
         "opentelemetry.instrumentation.requests", "opentelemetry.instrumentation.httpx"}, what="both durations")
+    assert all(m.unit == "s" for m in receiver.metric("http.client.request.duration"))
