@@ -287,8 +287,8 @@ def test_express_through_the_stack_fills_the_api_dashboard_fires_http_alerts_and
     calls are priced by the token-cost rules and fill the AI costs dashboard's cost panels."""
     from otel_distro import stack as stack_
     from tests.collector.conftest import dashboard_gaps, fill_variables, panel_targets, wait_for
-    from tests.test_express_genai_cost import COST_PANELS
     from tests.otelcol_process import collector_binary, running_collector
+    from tests.test_express_genai_cost import COST_PANELS
 
     binary = collector_binary()
     if binary is None:

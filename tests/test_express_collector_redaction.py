@@ -316,7 +316,7 @@ def test_a_real_collector_masks_metric_point_attributes_and_keeps_the_labels_das
     endpoint, receiver = collector
     cases = [data.draw(embedded(KINDS[kind])) for kind in sorted(KINDS)]
     keys = [data.draw(st.sampled_from(SECRET_KEYS)) for _ in cases]
-    items = [(text, key, f"v4lue-{n}-Q") for n, ((_, text), key) in enumerate(zip(cases, keys))]
+    items = [(text, key, f"v4lue-{n}-Q") for n, ((_, text), key) in enumerate(zip(cases, keys, strict=True))]
     seen = len(receiver.metric("case.requests"))
     assert _post(endpoint + "/v1/metrics", _metrics_request(items)) == 200
     (metric,) = receiver.wait_for(lambda: receiver.metric("case.requests")[seen:],
