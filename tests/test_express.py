@@ -278,16 +278,17 @@ API_NO_DATA = {
 }
 
 
-@pytest.mark.timeout(420)  # five processes and four bounded waits on a loaded machine
+@pytest.mark.timeout(480)  # five processes and six bounded waits on a loaded machine
 def test_express_through_the_stack_fills_the_api_dashboard_fires_http_alerts_and_prices_llm_calls(
         tmp_path: Path, start_express: Any, llm: llm_server.LLMServer) -> None:
     """Express -> the shipped Collector config (real otelcol) -> Prometheus with the shipped rules (the
     stack's test overlay: short windows, `for: 0s`) -> Alertmanager: HTTPErrorRatioHigh fires for the
     service from real 500s and is delivered, the API dashboard's queries return its series, and its LLM
-    calls are priced by the token-cost rules."""
+    calls are priced by the token-cost rules and fill the AI costs dashboard's cost panels."""
     from otel_distro import stack as stack_
-    from tests.collector.conftest import dashboard_gaps, wait_for
+    from tests.collector.conftest import dashboard_gaps, fill_variables, panel_targets, wait_for
     from tests.otelcol_process import collector_binary, running_collector
+    from tests.test_express_genai_cost import COST_PANELS
 
     binary = collector_binary()
     if binary is None:
@@ -339,5 +340,15 @@ def test_express_through_the_stack_fills_the_api_dashboard_fires_http_alerts_and
             # what the AICostPerHourHigh alerts read
             assert wait_for(lambda: query('job:gen_ai_client_cost_usd:increase1h{job="storefront"} > 0'), 60,
                             "the Express LLM cost in the AI cost alerts' series")
+
+            cost_panels = {title: fill_variables(expr, "storefront") for uid, title, _, expr in panel_targets()
+                           if uid == "otel-distro-ai" and title in COST_PANELS}
+            assert set(cost_panels) == set(COST_PANELS)
+
+            def empty_cost_panels() -> list[str]:
+                return [title for title, expr in cost_panels.items() if not query(f"({expr}) > 0")]
+
+            wait_for(lambda: empty_cost_panels() == [], 60, "the AI costs dashboard's cost panels with Express data",
+                     lambda: "empty: " + repr(empty_cost_panels()))
     finally:
         sink.stop()

@@ -76,6 +76,12 @@ def test_the_collector_config_carries_these_rules() -> None:
     assert _processor(COLLECTOR_CONFIG) == RULES
 
 
+def test_every_pipeline_of_the_collector_config_masks() -> None:
+    pipelines = yaml.safe_load(COLLECTOR_CONFIG.read_text())["service"]["pipelines"]
+    assert {name for name, pipeline in pipelines.items() if "redaction" in pipeline["processors"]} \
+        == {"traces", "metrics", "logs"}
+
+
 def test_the_rules_are_re2() -> None:
     for pattern in [*RULES["blocked_key_patterns"], *RULES["blocked_values"]]:
         assert not _NOT_RE2.search(pattern), pattern
@@ -230,6 +236,28 @@ def _export_requests(items: list[tuple[str, str, str]]) -> tuple[bytes, bytes]:
     return traces.SerializeToString(), logs.SerializeToString()
 
 
+# Labels the dashboards and rules group by: they must come out of the Collector as they went in.
+ORDINARY_LABELS = {"http.route": "/items/:itemId", "http.request.method": "GET", "http.response.status_code": 200,
+                   "gen_ai.request.model": "gpt-4o-mini", "gen_ai.token.type": "input"}
+
+
+def _metrics_request(items: list[tuple[str, str, str]]) -> bytes:
+    """A counter with a point per item: the text, a keyed value, and the labels dashboards group by."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    request = ExportMetricsServiceRequest()
+    metric = request.resource_metrics.add().scope_metrics.add().metrics.add(name="case.requests")
+    metric.sum.aggregation_temporality, metric.sum.is_monotonic = 2, True  # cumulative
+    ordinary = [KeyValue(key=k, value=AnyValue(int_value=v) if isinstance(v, int) else _text(v))
+                for k, v in ORDINARY_LABELS.items()]
+    for n, (text, key, keyed_value) in enumerate(items):
+        metric.sum.data_points.add(time_unix_nano=2, as_int=1, attributes=[
+            KeyValue(key="case", value=_text(str(n))), KeyValue(key="message", value=_text(text)),
+            KeyValue(key=key, value=_text(keyed_value)), *ordinary])
+    return request.SerializeToString()
+
+
 def _post(url: str, body: bytes) -> int:
     request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/x-protobuf"})
     with urllib.request.urlopen(request, timeout=10) as reply:
@@ -249,7 +277,7 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, O
             "receivers": {"otlp": {"protocols": {"http": {"endpoint": endpoint.removeprefix("http://")}}}},
             "processors": {"redaction": RULES},
             "exporters": {"otlp_http": {"endpoint": receiver.endpoint, "retry_on_failure": {"enabled": False}}},
-            "service": {"pipelines": {"traces": pipeline, "logs": pipeline}},
+            "service": {"pipelines": {"traces": pipeline, "metrics": pipeline, "logs": pipeline}},
         }
         with running_collector(binary, config, tmp_path_factory.mktemp("otelcol"), endpoint):
             yield endpoint, receiver
@@ -279,3 +307,25 @@ def test_a_real_collector_masks_the_corpus_in_spans_and_logs(collector: tuple[st
     for record in records:
         case, text = cases[int(record.attributes["case"])]
         assert not leaked(case, str(record.body)), f"{case.kind}: {text!r} -> {record.body!r}"
+
+
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(data=st.data())
+def test_a_real_collector_masks_metric_point_attributes_and_keeps_the_labels_dashboards_read(
+        collector: tuple[str, OtlpTestReceiver], data: st.DataObject) -> None:
+    endpoint, receiver = collector
+    cases = [data.draw(embedded(KINDS[kind])) for kind in sorted(KINDS)]
+    keys = [data.draw(st.sampled_from(SECRET_KEYS)) for _ in cases]
+    items = [(text, key, f"v4lue-{n}-Q") for n, ((_, text), key) in enumerate(zip(cases, keys, strict=True))]
+    seen = len(receiver.metric("case.requests"))
+    assert _post(endpoint + "/v1/metrics", _metrics_request(items)) == 200
+    (metric,) = receiver.wait_for(lambda: receiver.metric("case.requests")[seen:],
+                                  what="the metric through the Collector")
+    assert len(metric.points) == len(items)
+    for point in metric.points:
+        n = int(point.attributes["case"])
+        case, text = cases[n]
+        assert not leaked(case, str(point.attributes["message"])), f"{case.kind}: {text!r} -> {point.attributes}"
+        assert point.attributes[keys[n]] == MASK
+        assert point.attributes["message"] == collector_mask("message", text)
+        assert {k: point.attributes[k] for k in ORDINARY_LABELS} == ORDINARY_LABELS  # the int stays an int

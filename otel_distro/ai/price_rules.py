@@ -10,7 +10,9 @@ override file):
 - ``gen_ai:price_usd_per_token`` - the table, one constant series per
   (model, token type), labelled ``gen_ai_request_model``, ``gen_ai_token_type``
   (input, output) and ``gen_ai_provider_name``;
-- ``job_model_type:gen_ai_token_cost_usd:rate5m`` and
+- ``job_model_type:gen_ai_token_cost_usd:rate5m``,
+  ``job_model_type:gen_ai_token_cost_usd:increase1h`` (what the "AI costs" dashboard's
+  cost panels add to ``gen_ai_client_cost_total``) and
   ``job:gen_ai_token_cost_usd:increase1h`` - USD spent by each service that
   reports no ``gen_ai_client_cost_total`` of its own (so a distro service is never
   counted twice);
@@ -35,6 +37,7 @@ from otel_distro.ai.pricing import PriceBook, load_overrides
 DEFAULT_PROVIDERS = ("openai", "anthropic")
 PRICE_SERIES = "gen_ai:price_usd_per_token"
 RATE_SERIES = "job_model_type:gen_ai_token_cost_usd:rate5m"
+HOURLY_BY_MODEL_SERIES = "job_model_type:gen_ai_token_cost_usd:increase1h"
 HOURLY_SERIES = "job:gen_ai_token_cost_usd:increase1h"
 ALERTED_SERIES = "job:gen_ai_client_cost_usd:increase1h"  # what AICostPerHourHigh reads
 # Token usage of the services that reported no cost of their own in the same window (a service that
@@ -80,8 +83,9 @@ def rules_document(table: Sequence[tuple[str, str, str, float]]) -> dict[str, An
     costs = [
         {"record": RATE_SERIES,
          "expr": f"sum by (job, gen_ai_request_model, gen_ai_token_type) ({rate}) {_JOIN}"},
-        {"record": HOURLY_SERIES,
-         "expr": f"sum by (job) (sum by (job, gen_ai_request_model, gen_ai_token_type) ({hourly}) {_JOIN})"},
+        {"record": HOURLY_BY_MODEL_SERIES,
+         "expr": f"sum by (job, gen_ai_request_model, gen_ai_token_type) ({hourly}) {_JOIN}"},
+        {"record": HOURLY_SERIES, "expr": f"sum by (job) ({HOURLY_BY_MODEL_SERIES})"},
         {"record": ALERTED_SERIES, "expr": HOURLY_SERIES},
     ]
     return {"groups": [{"name": "otel-distro-genai-price-table", "rules": prices},
