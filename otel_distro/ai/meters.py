@@ -12,7 +12,6 @@ once it holds ``_MAX_PENDING`` calls, so memory stays bounded.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections import deque
@@ -29,7 +28,6 @@ from otel_distro.ai.budgets import BudgetBook
 from otel_distro.ai.pricing import Cost, PriceBook, compute_cost
 from otel_distro.version import __version__
 
-_log = logging.getLogger("otel_distro")
 _MAX_PENDING = 4096
 _TYPES = (semconv.INPUT, semconv.OUTPUT, semconv.CACHE_READ, semconv.CACHE_WRITE)
 
