@@ -424,3 +424,21 @@ def test_a_broken_measurement_is_reported_once_and_swallowed(production_errors: 
                 call.record_usage(1, 1)
         rig.reader.get_metrics_data()
     assert sum("recording a GenAI call failed" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize("under_a_request", [False, True])
+def test_a_span_that_says_it_is_a_genai_call_only_after_it_started_is_priced(rig: Rig, under_a_request: bool) -> None:
+    def chat() -> None:
+        with rig.tracer().start_as_current_span("chat late") as span:
+            span.set_attribute(semconv.OPERATION_NAME, "chat")
+            span.set_attribute(semconv.PROVIDER_NAME, "openai")
+            span.set_attribute(semconv.REQUEST_MODEL, "gpt-4o-mini")
+            span.set_attribute(semconv.USAGE_INPUT_TOKENS, 1000)
+            span.set_attribute(semconv.USAGE_OUTPUT_TOKENS, 500)
+
+    if under_a_request:
+        with rig.tracer().start_as_current_span("GET /emit", kind=SpanKind.SERVER):
+            chat()
+    else:
+        chat()
+    assert rig.total(semconv.COST) == pytest.approx(genai_prices("gpt-4o-mini", 1000, 500), rel=1e-9)

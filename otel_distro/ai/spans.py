@@ -247,10 +247,14 @@ class GenAISpanProcessor(SpanProcessor):
         try:
             span_id = span.context.span_id if span.context is not None else 0
             entry = self._open.pop(span_id, None)
-            if entry is None or entry.span_id != span_id:  # gone, or an ordinary span sharing its parent's
+            if entry is None:
                 return
             attrs = span.attributes or {}
             operation = attrs.get(semconv.OPERATION_NAME)
+            if entry.span_id != span_id:  # an ordinary span sharing its parent's record, unless it said late
+                if not _announced_late(attrs, operation):
+                    return
+                entry = _Open(span, span_id, entry, False, False, False)
             if not entry.inference and not entry.skip and _announced_late(attrs, operation):
                 self._follow_late(span, entry)
             written: dict[str, Any] = {}

@@ -33,10 +33,9 @@ async def emit(tag: str) -> dict:
             span.set_attribute("ssn", "078-05-1120")
     log.info("info %s", tag)
     log.warning("warning %s password=hunter2", tag)
-    with tracer.start_as_current_span(f"chat {tag}") as span:
-        span.set_attribute("gen_ai.operation.name", "chat")
-        span.set_attribute("gen_ai.provider.name", "openai")
-        span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+    # As instrumentations do: the operation, provider and model are known when the span starts.
+    genai = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini"}
+    with tracer.start_as_current_span(f"chat {tag}", attributes=genai) as span:
         span.set_attribute("gen_ai.usage.input_tokens", 1000)
         span.set_attribute("gen_ai.usage.output_tokens", 500)
         span.set_attribute("gen_ai.input.messages", '[{"role": "user", "content": "hello ' + tag + '"}]')
