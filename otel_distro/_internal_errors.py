@@ -51,3 +51,25 @@ def internal_error_counts() -> dict[str, int]:
 def _reset_for_tests() -> None:
     with _lock:
         _counts.clear()
+
+
+class OnceWarnings:
+    """Warnings about the user's input (an unpriced model, an undeclared attribute), each said once per key.
+
+    Not an internal error: these never raise, not even under our tests. One instance per owner (a price
+    table, a business instrument), so each owner says its own warnings once.
+    """
+
+    def __init__(self, log: logging.Logger = _log) -> None:
+        self._log = log
+        self._said: set[object] = set()
+        self._lock = threading.Lock()
+
+    def warn(self, key: object, message: str, *args: object) -> bool:
+        """Log ``message % args`` the first time ``key`` is seen; True when it was logged now."""
+        with self._lock:
+            if key in self._said:
+                return False
+            self._said.add(key)
+        self._log.warning(message, *args)
+        return True

@@ -50,6 +50,7 @@ from typing import Any
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
+from otel_distro._internal_errors import OnceWarnings, report_internal_error
 from otel_distro.version import __version__
 
 __all__ = ["Counter", "Gauge", "Histogram", "Registry", "UpDownCounter", "counter", "gauge", "get",
@@ -102,7 +103,7 @@ class _Instrument:
         self.max_values = max_values
         self._allowed = frozenset(self.attributes)
         self._seen: dict[str, set[Any]] = {k: set() for k in self.attributes}
-        self._warned: set[str] = set()
+        self._warnings = OnceWarnings(_log)
         self._lock = threading.Lock()
         # raw key (tuple of given values, None = absent) -> series key (values bounded)
         self._series: dict[tuple[Any, ...], tuple[Any, ...]] = {}
@@ -122,12 +123,22 @@ class _Instrument:
             found = self._series.get(key)
         return found if found is not None else self._admit(key)
 
+    def _number(self, value: Any) -> float | None:
+        """The value as a number, or None (said once) when the caller passed something else."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        try:
+            return float(value)  # Decimal, Fraction, numpy scalars
+        except (TypeError, ValueError):
+            self._warnings.warn(("_not_a_number",), "otel-distro: business metric %s: value %r is not a number; "
+                                "ignored", self.name, value)
+            return None
+
     def _drop_undeclared(self, given: Mapping[str, Any]) -> None:
         for extra in given:
-            if extra not in self._allowed and extra not in self._warned:
-                self._warned.add(extra)
-                _log.warning("otel-distro: business metric %s: attribute %r is not declared (declared: %s); "
-                             "dropped", self.name, extra, ", ".join(self.attributes) or "none")
+            if extra not in self._allowed:
+                self._warnings.warn(extra, "otel-distro: business metric %s: attribute %r is not declared "
+                                    "(declared: %s); dropped", self.name, extra, ", ".join(self.attributes) or "none")
 
     def _admit(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
         """A new raw key: bound each value; the series it lands in."""
@@ -142,11 +153,9 @@ class _Instrument:
                 seen = self._seen[attr]
                 if value not in seen:
                     if len(seen) >= self.max_values:
-                        if ("_other", attr) not in self._warned:
-                            self._warned.add(("_other", attr))  # type: ignore[arg-type]
-                            _log.warning("otel-distro: business metric %s: attribute %r has more than %d "
-                                         "distinct values; further ones are recorded as %r",
-                                         self.name, attr, self.max_values, OTHER)
+                        self._warnings.warn(("_other", attr), "otel-distro: business metric %s: attribute %r "
+                                            "has more than %d distinct values; further ones are recorded as %r",
+                                            self.name, attr, self.max_values, OTHER)
                         value = OTHER
                     else:
                         seen.add(value)
@@ -187,6 +196,9 @@ class Counter(_Aggregated):
     def add(self, amount: float = 1, attributes: Mapping[str, Any] | None = None, /, **attrs: Any) -> None:
         """Add ``amount`` (>= 0) to the series named by the declared attributes."""
         try:
+            amount = self._number(amount)
+            if amount is None:
+                return
             if amount < 0:
                 self._negative(amount)
                 return
@@ -197,10 +209,8 @@ class Counter(_Aggregated):
             _failed(self.name, err)
 
     def _negative(self, amount: float) -> None:
-        if "_negative" not in self._warned:
-            self._warned.add("_negative")
-            _log.warning("otel-distro: business counter %s: negative amount %r ignored (use an "
-                         "up_down_counter)", self.name, amount)
+        self._warnings.warn(("_negative",), "otel-distro: business counter %s: negative amount %r ignored "
+                            "(use an up_down_counter)", self.name, amount)
 
 
 class UpDownCounter(_Aggregated):
@@ -210,6 +220,9 @@ class UpDownCounter(_Aggregated):
 
     def add(self, amount: float, attributes: Mapping[str, Any] | None = None, /, **attrs: Any) -> None:
         try:
+            amount = self._number(amount)
+            if amount is None:
+                return
             key = self._key(attributes, attrs)
             with self._lock:
                 self._values[key] = self._values.get(key, 0) + amount
@@ -224,6 +237,9 @@ class Gauge(_Aggregated):
 
     def set(self, value: float, attributes: Mapping[str, Any] | None = None, /, **attrs: Any) -> None:
         try:
+            value = self._number(value)
+            if value is None:
+                return
             key = self._key(attributes, attrs)
             self._values[key] = value
         except Exception as err:
@@ -243,6 +259,9 @@ class Histogram(_Instrument):
 
     def record(self, value: float, attributes: Mapping[str, Any] | None = None, /, **attrs: Any) -> None:
         try:
+            value = self._number(value)
+            if value is None:
+                return
             key = self._key(attributes, attrs)
             self._sdk.record(value, self._attrs[key])
         except Exception as err:
@@ -251,13 +270,9 @@ class Histogram(_Instrument):
 
 Instrument = Counter | UpDownCounter | Histogram | Gauge
 
-_failures: set[str] = set()
-
 
 def _failed(name: str, err: Exception) -> None:
-    if name not in _failures:
-        _failures.add(name)
-        _log.warning("otel-distro: business metric %s: recording failed: %s: %s", name, type(err).__name__, err)
+    report_internal_error(f"business.{name}", f"business metric {name}: recording failed; the value is dropped", err)
 
 
 def _check_buckets(name: str, buckets: Sequence[float] | None) -> list[float] | None:

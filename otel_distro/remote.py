@@ -264,8 +264,8 @@ def _after_fork_in_child() -> None:
     if agent is not None:
         try:
             agent.after_fork_in_child()
-        except Exception:  # never let telemetry break a fork
-            pass
+        except Exception as err:  # never let telemetry break a fork
+            report_internal_error("remote.after_fork", "the OpAMP agent was not restarted in a forked child", err)
 
 
 def stop() -> None:

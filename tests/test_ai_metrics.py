@@ -411,7 +411,8 @@ def test_queue_is_bounded_without_a_reader(monkeypatch: pytest.MonkeyPatch) -> N
     assert len(recorder._pending) <= 10
 
 
-def test_a_broken_measurement_is_reported_once_and_swallowed(rig: Rig, caplog: pytest.LogCaptureFixture,
+def test_a_broken_measurement_is_reported_once_and_swallowed(production_errors: None, rig: Rig,
+                                                             caplog: pytest.LogCaptureFixture,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("exporter on fire")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from otel_distro import business
+from otel_distro._internal_errors import internal_error_counts
 from otel_distro.business import MetricDeclarationError, Registry
 from tests.conftest import BIN, ROOT, free_port, http_get, telemetry_env
 
@@ -144,14 +146,30 @@ def test_same_name_returns_the_same_instrument_and_other_kinds_are_refused(rig: 
         rig.registry.get("nope")
 
 
-def test_recording_never_raises(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_value_that_is_not_a_number_is_ignored_with_one_line(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     counter = rig.registry.counter("c", attributes=["k"])
+    gauge = rig.registry.gauge("g", attributes=["k"])
     with caplog.at_level(logging.WARNING, logger="otel_distro"):
         counter.add("one", k="v")  # type: ignore[arg-type]
         counter.add("one", k="v")  # type: ignore[arg-type]
-        counter.add(1, k=["unhashable"])
-    assert sum("recording failed" in r.getMessage() for r in caplog.records) == 1
-    assert rig.points("c") == {(("k", "['unhashable']"),): 1}
+        gauge.set(None, k="v")  # type: ignore[arg-type]
+        counter.add(Decimal("2.5"), k=["unhashable"])  # type: ignore[arg-type]
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("c: value 'one' is not a number" in line for line in said) == 1
+    assert sum("g: value None is not a number" in line for line in said) == 1
+    assert rig.points("c") == {(("k", "['unhashable']"),): 2.5}
+    assert rig.points("g") == {}
+
+
+def test_an_internal_failure_while_recording_is_reported_once_and_swallowed(
+        rig: Rig, caplog: pytest.LogCaptureFixture, production_errors: None) -> None:
+    histogram = rig.registry.histogram("h", attributes=["k"])
+    histogram._sdk = None  # the SDK instrument gone: the distro's own failure, not the caller's
+    with caplog.at_level(logging.WARNING, logger="otel_distro"):
+        histogram.record(1.0, k="v")
+        histogram.record(2.0, k="v")
+    assert sum("business metric h: recording failed" in r.getMessage() for r in caplog.records) == 1
+    assert internal_error_counts()["business.h"] == 2
 
 
 # ------------------------------------------------------------------ the file

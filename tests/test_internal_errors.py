@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from otel_distro._internal_errors import internal_error_counts, report_internal_error
+from otel_distro._internal_errors import OnceWarnings, internal_error_counts, report_internal_error
 
 
 def test_under_the_projects_tests_a_reported_error_raises() -> None:
@@ -26,3 +26,13 @@ def test_in_production_an_error_is_logged_once_and_counted(production_errors, ca
     assert lines == ["otel-distro: sending failed, the batch was dropped: RuntimeError: lost connection "
                      "(reported once)"]
     assert internal_error_counts()["test.once"] == 3
+
+
+def test_a_warning_about_the_users_input_is_said_once_per_key_and_never_raises(caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="otel_distro")
+    warnings, other_owner = OnceWarnings(), OnceWarnings()
+    said = [warnings.warn(key, "otel-distro: no price for %s", key) for key in ("m1", "m1", "m2", "m1")]
+    said.append(other_owner.warn("m1", "otel-distro: no price for %s", "m1"))
+    assert said == [True, False, True, False, True]
+    assert [r.getMessage() for r in caplog.records] == ["otel-distro: no price for m1", "otel-distro: no price for m2",
+                                                        "otel-distro: no price for m1"]

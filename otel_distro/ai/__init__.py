@@ -32,6 +32,7 @@ from opentelemetry import baggage, metrics, trace
 from opentelemetry import context as context_api
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from otel_distro._internal_errors import report_internal_error
 from otel_distro.ai import semconv
 from otel_distro.ai.spans import IN_API_CALL, GenAISampler, GenAISpanProcessor
 
@@ -132,8 +133,8 @@ class Runtime:
         if self.updater is not None:
             try:
                 self.updater.stop()
-            except Exception:
-                pass
+            except Exception as err:
+                report_internal_error("ai.prices_updater_stop", "stopping the genai-prices updater failed", err)
         self._meters.drain()
 
 
@@ -198,7 +199,7 @@ def install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime |
     try:
         return _install(chosen, tracer_provider, meter_provider)
     except Exception as err:
-        _log.warning("otel-distro: GenAI metrics not set up: %s: %s", type(err).__name__, err)
+        report_internal_error("ai.install", "GenAI metrics not set up", err)
         return None
 
 
@@ -297,7 +298,7 @@ def record_call(provider: str, model: str, operation: str = "chat", *, duration_
                              server_address=server_address, error_type=error_type,
                              provider_cost=provider_cost, extra=_baggage_values(meters.cost_attributes))
     except Exception as err:
-        _log.warning("otel-distro: recording an LLM call failed: %s: %s", type(err).__name__, err)
+        report_internal_error("ai.record_call", "recording an LLM call failed; the call is not counted", err)
         return None
 
 
@@ -362,7 +363,7 @@ class LLMCall:
                 ctx = trace.set_span_in_context(self._span, ctx)
             self._token = context_api.attach(ctx)
         except Exception as err:
-            _log.warning("otel-distro: llm_call setup failed: %s: %s", type(err).__name__, err)
+            report_internal_error("ai.llm_call_setup", "llm_call setup failed; the call has no span of its own", err)
         self._start = time.perf_counter()
         return self
 
@@ -395,8 +396,8 @@ class LLMCall:
                 extra=_baggage_values(meters.cost_attributes),
                 span_context=span.get_span_context() if span is not None else None)
         except Exception as err:
-            _log.warning("otel-distro: recording LLM usage failed: %s: %s", type(err).__name__, err)
             self.cost = None
+            report_internal_error("ai.record_usage", "recording LLM usage failed; the call is not counted", err)
         if span is not None and span.is_recording():
             span.set_attributes(_span_cost(self.cost, provider_cost is not None))
         return self.cost
@@ -430,7 +431,7 @@ class LLMCall:
             if reason is not None and self._span is not None and self._span.is_recording():
                 self._span.set_attribute(semconv.COST_UNPRICED_REASON, reason)
         except Exception as err:
-            _log.warning("otel-distro: recording an LLM call failed: %s: %s", type(err).__name__, err)
+            report_internal_error("ai.llm_call_end", "recording an LLM call failed; the call is not counted", err)
         finally:
             if self._token is not None:
                 context_api.detach(self._token)

@@ -12,7 +12,6 @@ once it holds ``_MAX_PENDING`` calls, so memory stays bounded.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections import deque
@@ -23,12 +22,12 @@ from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.trace import NonRecordingSpan, SpanContext
 
+from otel_distro._internal_errors import report_internal_error
 from otel_distro.ai import semconv
 from otel_distro.ai.budgets import BudgetBook
 from otel_distro.ai.pricing import Cost, PriceBook, compute_cost
 from otel_distro.version import __version__
 
-_log = logging.getLogger("otel_distro")
 _MAX_PENDING = 4096
 _TYPES = (semconv.INPUT, semconv.OUTPUT, semconv.CACHE_READ, semconv.CACHE_WRITE)
 
@@ -110,7 +109,6 @@ class GenAIMeters:
                                       unit="{call}", description="Internal: flushes queued GenAI calls")
         self._pending: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
         self._drain_lock = threading.Lock()
-        self._failed = False
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._pending.clear)
 
@@ -203,11 +201,9 @@ class GenAIMeters:
                     return
                 try:
                     emit(*args)
-                except Exception as err:  # never break the host; say it once
-                    if not self._failed:
-                        self._failed = True
-                        _log.warning("otel-distro: recording a GenAI call failed: %s: %s",
-                                     type(err).__name__, err)
+                except Exception as err:  # never break the host
+                    report_internal_error("ai.meters_emit", "recording a GenAI call failed; the call is not counted",
+                                          err)
 
     def _emit(self, provider: str, model: str, operation: str, duration_s: float | None,
               input_tokens: int | None, output_tokens: int | None, response_model: str | None,

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from otel_distro._internal_errors import OnceWarnings, report_internal_error
 from otel_distro.ai import semconv
 
 _log = logging.getLogger("otel_distro")
@@ -271,7 +272,7 @@ class PriceBook:
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[Price | None, float]] = {}
         self._lock = threading.Lock()
-        self._warned: set[tuple[str, str]] = set()
+        self._unpriced = OnceWarnings(_log)
         # With OTEL_DISTRO_AI_PRICES_UPDATE_URL, genai-prices swaps in a new snapshot when a
         # fetch succeeds: the cache is dropped then, so prices resolved earlier do not stay stale.
         self._follow_updates = follow_updates and genai_prices
@@ -314,19 +315,17 @@ class PriceBook:
                 price, from_data = genai_prices_lookup(provider, model, now)
                 expires = min(expires, from_data)
             except Exception as err:  # a broken data snapshot must not break the host
-                _log.warning("otel-distro: genai-prices lookup failed for %s/%s: %s", provider, model, err)
                 price, expires = None, now_ts + _REFRESH_S
+                report_internal_error("ai.genai_prices_lookup",
+                                      f"genai-prices lookup failed for {provider}/{model}; the call is unpriced", err)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[key] = (price, expires)
-            warn = price is None and key not in self._warned
-            if warn:
-                self._warned.add(key)
-        if warn:
-            _log.warning("otel-distro: no price for LLM model %s/%s (not in genai-prices, no entry in %s); "
-                         "its calls are counted in gen_ai.client.unpriced_calls, never as $0",
-                         key[0], key[1], FILE_VARIABLE)
+        if price is None:
+            self._unpriced.warn(key, "otel-distro: no price for LLM model %s/%s (not in genai-prices, no entry in %s); "
+                                "its calls are counted in gen_ai.client.unpriced_calls, never as $0",
+                                key[0], key[1], FILE_VARIABLE)
         return price
 
     def _from_overrides(self, provider: str, model: str, now: datetime) -> tuple[Price | None, float]:

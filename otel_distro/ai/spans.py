@@ -46,7 +46,7 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, StatusCode, TraceState, get_current_span
 from opentelemetry.util.types import Attributes
 
-from otel_distro._internal_errors import report_internal_error
+from otel_distro._internal_errors import OnceWarnings, report_internal_error
 from otel_distro._sdk_private import ending_span
 from otel_distro.ai import semconv
 
@@ -193,7 +193,7 @@ class GenAISpanProcessor(SpanProcessor):
         self._open: dict[int, _Open] = {}
         self._scope_records_metrics: dict[str, bool] = {}
         self._lock = threading.Lock()
-        self._warned_currency: set[tuple[str, str]] = set()
+        self._other_currency = OnceWarnings(_log)
 
     # ----------------------------------------------------------- per span
 
@@ -354,11 +354,9 @@ class GenAISpanProcessor(SpanProcessor):
             return None
         currency = attrs.get(semconv.USAGE_COST_CURRENCY)
         if currency is not None and str(currency).upper() != "USD":
-            key = (provider, model)
-            if key not in self._warned_currency:
-                self._warned_currency.add(key)
-                _log.warning("otel-distro: %s/%s: provider-reported cost in %s ignored (gen_ai.client.cost "
-                             "is in USD); the call is priced from the price list", provider, model, currency)
+            self._other_currency.warn((provider, model), "otel-distro: %s/%s: provider-reported cost in %s ignored "
+                                      "(gen_ai.client.cost is in USD); the call is priced from the price list",
+                                      provider, model, currency)
             return None
         return float(amount)
 

@@ -193,7 +193,7 @@ def _log_unhandled(exc: BaseException, logger_provider: _logs.LoggerProvider | N
         return  # a mounted app's middleware logged it already
     try:
         exc.__otel_distro_logged__ = True  # type: ignore[attr-defined]
-    except Exception:
+    except Exception:  # the app's exception refuses attributes (__slots__): it may be logged twice, nothing worse
         pass
     _logs.get_logger(_SCOPE_NAME, __version__, logger_provider).emit(
         severity_number=SeverityNumber.ERROR, severity_text="ERROR",
