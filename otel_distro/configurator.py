@@ -8,6 +8,7 @@ swallowed; only ``OTEL_DISTRO_STRICT=true`` may stop the start-up.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import signal
@@ -15,7 +16,6 @@ import socket
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
