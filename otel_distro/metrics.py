@@ -111,6 +111,7 @@ class PullEndpoint:
         return f"http://{self.host}:{self.port}/metrics"
 
     def close(self) -> None:
+        _stop_following(self)
         if self.pid == os.getpid():  # an inherited server's serving thread lives in the parent
             self.server.shutdown()
         self.server.server_close()
@@ -190,6 +191,13 @@ def _follow_forks(endpoint: PullEndpoint, registry: Any) -> None:
     if not _fork_hook_installed and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_serve_forked_worker)
         _fork_hook_installed = True
+
+
+def _stop_following(endpoint: PullEndpoint) -> None:
+    """A closed endpoint has no workers: a later fork (a test's, a subprocess helper's) serves nothing."""
+    global _followed
+    if _followed is not None and _followed[0] is endpoint:
+        _followed = None
 
 
 def _serve_forked_worker() -> None:

@@ -50,16 +50,27 @@ def choose_ports(overrides: Mapping[str, int], *, free: bool = False) -> dict[st
     unknown = sorted(set(overrides) - set(STANDARD_PORTS))
     if unknown:
         raise ValueError(f"unknown port name(s) {', '.join(unknown)}; accepted: {', '.join(STANDARD_PORTS)}")
-    ports = {name: overrides.get(name, _free_port() if free else port) for name, port in STANDARD_PORTS.items()}
+    picked = _free_ports(len(STANDARD_PORTS)) if free else list(STANDARD_PORTS.values())
+    ports = {name: overrides.get(name, chosen) for name, chosen in zip(STANDARD_PORTS, picked, strict=True)}
     if len(set(ports.values())) != len(ports):
         raise ValueError(f"two services would share a port: {ports}")
     return ports
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return _free_ports(1)[0]
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports the OS picks: every socket stays bound until all are picked (one at a time, the OS
+    may hand the same port out twice)."""
+    with contextlib.ExitStack() as sockets:
+        ports = []
+        for _ in range(count):
+            sock = sockets.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 
 def _move_listeners(node: Any, port_map: Mapping[int, int]) -> Any:

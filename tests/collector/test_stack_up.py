@@ -88,7 +88,8 @@ class StackUp:
         self.lines.put({"exited": self.process.poll()})
 
     def stderr(self) -> str:
-        self.log.flush()
+        if not self.log.closed:  # stop() closes it
+            self.log.flush()
         return Path(self.log.name).read_text(errors="replace")[-4000:]
 
     def stop(self) -> int:
