@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,12 +33,6 @@ from otel_distro import _assets
 from otel_distro.settings import child_environment
 
 _EXAMPLES = _assets.examples_root() / "examples"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _request(url: str, method: str = "GET", timeout: float = 10.0) -> int:
@@ -256,7 +249,8 @@ def _start_stack(resources: contextlib.ExitStack, workdir: Path, metrics_port: i
 
     sink = stack.AlertSink().start()
     resources.callback(sink.stop)
-    receivers = stack.alertmanager_env(workdir / "stack", sink.url, _free_port())
+    cluster_port, prometheus_port, alertmanager_port = stack.free_ports(3)
+    receivers = stack.alertmanager_env(workdir / "stack", sink.url, cluster_port)
     targets = {"shop-demo": f"127.0.0.1:{metrics_port}"}
     built = stack_build.find_built()
     if built is not None:
@@ -270,7 +264,7 @@ def _start_stack(resources: contextlib.ExitStack, workdir: Path, metrics_port: i
         return whole, sink, endpoints
     local = stack.LocalStack.start(
         workdir / "stack", targets=targets, alertmanager_env_=receivers,
-        prometheus_port=_free_port(), alertmanager_port=_free_port())
+        prometheus_port=prometheus_port, alertmanager_port=alertmanager_port)
     resources.callback(local.stop)
     print(f"  Prometheus {local.prometheus_url} and Alertmanager {local.alertmanager_url} "
           "run the shipped rules and routing (demo timing: 1 s scrapes, 10 s windows, for: 0s)")
@@ -305,7 +299,9 @@ def _describe_alert(path: str, body: dict) -> Iterator[str]:
 def run(requests: int, seconds: float, out_dir: Path | None, *, with_stack: bool = True) -> int:
     workdir = (out_dir or Path(tempfile.mkdtemp(prefix="otel-distro-demo-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    port, metrics_port = _free_port(), _free_port()
+    from otel_distro.stack import free_ports
+
+    port, metrics_port, llm_port = free_ports(3)
     instrument = shutil.which("opentelemetry-instrument",
                               path=str(Path(sys.executable).parent)) or "opentelemetry-instrument"
     env = child_environment({
@@ -324,7 +320,6 @@ def run(requests: int, seconds: float, out_dir: Path | None, *, with_stack: bool
     argv = [instrument, sys.executable, "-m", "uvicorn", "examples.fastapi_app.main:app",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     print(f"otel-distro demo: the example shop under opentelemetry-instrument on 127.0.0.1:{port}")
-    llm_port = _free_port()
     env.update({"OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1", "OPENAI_API_KEY": "local-test-key"})
     with contextlib.ExitStack() as resources:
         resources.enter_context(_service(

@@ -10,9 +10,11 @@ shrunk, local scrape targets and the local Alertmanager. Everything binds
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -155,6 +157,18 @@ def _stop(process: subprocess.Popen) -> None:
             process.kill()
             process.wait(timeout=5)
 
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports the OS picks: every socket stays bound until all are picked (one at a
+    time, the OS may hand the same port out twice)."""
+    with contextlib.ExitStack() as sockets:
+        ports = []
+        for _ in range(count):
+            sock = sockets.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 @dataclass
 class LocalStack:

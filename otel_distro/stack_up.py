@@ -15,7 +15,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -50,27 +49,11 @@ def choose_ports(overrides: Mapping[str, int], *, free: bool = False) -> dict[st
     unknown = sorted(set(overrides) - set(STANDARD_PORTS))
     if unknown:
         raise ValueError(f"unknown port name(s) {', '.join(unknown)}; accepted: {', '.join(STANDARD_PORTS)}")
-    picked = _free_ports(len(STANDARD_PORTS)) if free else list(STANDARD_PORTS.values())
+    picked = stack.free_ports(len(STANDARD_PORTS)) if free else list(STANDARD_PORTS.values())
     ports = {name: overrides.get(name, chosen) for name, chosen in zip(STANDARD_PORTS, picked, strict=True)}
     if len(set(ports.values())) != len(ports):
         raise ValueError(f"two services would share a port: {ports}")
     return ports
-
-
-def _free_port() -> int:
-    return _free_ports(1)[0]
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct ports the OS picks: every socket stays bound until all are picked (one at a time, the OS
-    may hand the same port out twice)."""
-    with contextlib.ExitStack() as sockets:
-        ports = []
-        for _ in range(count):
-            sock = sockets.enter_context(socket.socket())
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-        return ports
 
 
 def _move_listeners(node: Any, port_map: Mapping[int, int]) -> Any:
@@ -233,7 +216,7 @@ def start(work: Path, ports: Mapping[str, int], built: stack_build.Built, *,
             f"http://127.0.0.1:{p['collector_health']}/", ready_timeout)
         if alertmanager_env is None:
             running.alert_sink = stack.AlertSink(on_post=on_alert).start()
-            alertmanager_env = stack.alertmanager_env(work, running.alert_sink.url, _free_port())
+            alertmanager_env = stack.alertmanager_env(work, running.alert_sink.url, stack.free_ports(1)[0])
         running.prometheus_and_alertmanager = stack.LocalStack.start(
             work, targets=targets or {}, alertmanager_env_=alertmanager_env, prometheus_port=p["prometheus"],
             alertmanager_port=p["alertmanager"], ready_timeout=ready_timeout, demo_timing=demo_timing,
