@@ -255,7 +255,8 @@ class GenAISpanProcessor(SpanProcessor):
                 if not _announced_late(attrs, operation):
                     return
                 entry = _Open(span, span_id, entry, False, False, False)
-            if not entry.inference and not entry.skip and _announced_late(attrs, operation):
+                self._follow_late(span, entry)
+            elif not entry.inference and not entry.skip and _announced_late(attrs, operation):
                 self._follow_late(span, entry)
             written: dict[str, Any] = {}
             if entry.inference and entry.skip:
@@ -393,4 +394,4 @@ class GenAISpanProcessor(SpanProcessor):
 def _announced_late(attrs: Mapping[str, Any], operation: Any) -> bool:
     """Whether a span's final attributes name a GenAI inference call its start attributes did not announce."""
     provider = semconv.PROVIDER_NAME in attrs or semconv.SYSTEM in attrs
-    return provider and operation not in semconv.NOT_INFERENCE and operation not in ("invoke_agent", "execute_tool")
+    return provider and operation not in semconv.NOT_INFERENCE
