@@ -166,14 +166,26 @@ class LoadOutcomes:
 
     instrumented: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # name -> why
+    waiting: set[str] = field(default_factory=set)  # applied on the library's first import
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def observed(self) -> bool:
+        """Whether the distro loaded instrumentations in this process at all."""
+        return bool(self.instrumented or self.failed or self.waiting)
+
+    def note_waiting(self, name: str) -> None:
+        with self._lock:
+            self.waiting.add(name)
 
     def note_instrumented(self, name: str) -> None:
         with self._lock:
+            self.waiting.discard(name)
             self.instrumented.append(name)
 
     def note_failed(self, name: str, why: str) -> None:
         with self._lock:
+            self.waiting.discard(name)
             self.failed[name] = why
 
 
