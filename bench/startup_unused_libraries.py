@@ -23,7 +23,7 @@ Measured per run: start-up as the wall time until the request was served (the ap
 is not in it), the child's CPU time (user + system, whole process), its peak RSS and module count. Variants run
 in a new random order each round after an uncounted warm-up round; reported are medians, and ``all`` against
 ``fastapi-only`` per round (ratio of times, difference of RSS) with a distribution-free 95% interval of the
-median.
+median (``baseline-all`` likewise).
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def _variants(args: argparse.Namespace) -> dict[str, tuple[Path, dict[str, str]]
     return variants
 
 
-def _per_round(results: dict[str, list[dict[str, float]]], metric: str, ratio: bool) -> str:
-    pairs = zip(results[ALL], results[FASTAPI_ONLY], strict=True)
+def _per_round(results: dict[str, list[dict[str, float]]], name: str, metric: str, ratio: bool) -> str:
+    pairs = zip(results[name], results[FASTAPI_ONLY], strict=True)
     values = [a[metric] / b[metric] if ratio else a[metric] - b[metric] for a, b in pairs]
     low, high = median_ci(values)
     unit = "x" if ratio else " MB"
@@ -135,8 +135,11 @@ def main() -> None:
         row = {metric: statistics.median(r[metric] for r in runs) for metric in runs[0]}
         print(f"{name:<14} {row['served_s']:>9.3f} {row['cpu_s']:>7.3f} {row['rss_mb']:>12.1f} "
               f"{int(row['modules']):>8}")
-    print(f"all / fastapi-only per round: start-up (served) {_per_round(results, 'served_s', True)}, "
-          f"CPU {_per_round(results, 'cpu_s', True)}; RSS all - fastapi-only {_per_round(results, 'rss_mb', False)}")
+    for name in results:
+        if name != FASTAPI_ONLY:
+            print(f"{name} against fastapi-only, per round: start-up (served) "
+                  f"{_per_round(results, name, 'served_s', True)}, CPU {_per_round(results, name, 'cpu_s', True)}, "
+                  f"RSS {_per_round(results, name, 'rss_mb', False)}")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,11 @@ def _check_now(check: Check, dist: Any) -> Any:
     return check(dist)
 
 
-GUARD: FastPath[Any] = FastPath("instrumentor_checks", _defer_unimported, _check_now)
+def new_guards() -> tuple[FastPath[Any]]:
+    return (FastPath("instrumentor_checks", _defer_unimported, _check_now),)
+
+
+(GUARD,) = new_guards()
 _INSTALLED = "_otel_distro_defers"
 
 
