@@ -125,7 +125,7 @@ INTEGRATIONS: tuple[Integration, ...] = (
     Integration("aiohttp-client", ("aiohttp",), "opentelemetry-instrumentation-aiohttp-client", "http-clients",
                 modules=("aiohttp",)),
     Integration("sqlalchemy", ("sqlalchemy",), "opentelemetry-instrumentation-sqlalchemy", "sqlalchemy",
-                modules=("sqlalchemy",)),
+                after=_after("otel_distro.integrations.sqlalchemy"), modules=("sqlalchemy",)),
     Integration("psycopg", ("psycopg",), "opentelemetry-instrumentation-psycopg", "postgres",
                 modules=("psycopg",), records_operation_duration=True, span_name_is_operation=True),
     Integration("psycopg2", ("psycopg2", "psycopg2-binary"), "opentelemetry-instrumentation-psycopg2", "postgres",
