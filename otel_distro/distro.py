@@ -126,7 +126,8 @@ def _refused_now(entry_point: Any) -> bool:
     from otel_distro.integrations.states import describe_conflict
 
     why = describe_conflict(conflict)
-    if why is None:  # its library is not installed as a distribution: nothing it could instrument
+    if why is None:  # its library is not installed as a distribution: the loader would have skipped it quietly
+        registry.outcomes.note_refused(entry_point.name, "no installed version of the library it instruments")
         return True
     registry.outcomes.note_refused(entry_point.name, why)
     _log.error("otel-distro: instrumentation %r not applied: %s", entry_point.name, why)
