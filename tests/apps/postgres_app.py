@@ -1,4 +1,4 @@
-"""A FastAPI service on PostgreSQL through both drivers the ``postgres`` extra instruments, and SQLAlchemy's pools
+"""A FastAPI service on PostgreSQL through the three drivers the ``postgres`` extra instruments, and SQLAlchemy's pools
 over each.
 
 ``PG_DSN`` names the database. Nothing here mentions OpenTelemetry: the spans and metrics come from
@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import psycopg
+import psycopg2
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -41,6 +42,18 @@ def with_psycopg(account_id: int) -> dict:
     with psycopg.connect(DSN, autocommit=True) as connection:
         row = connection.execute("SELECT email FROM accounts WHERE id = %s", (account_id,)).fetchone()
         connection.execute(CLOSE_ACCOUNT)
+    return {"email": row[0] if row else None}
+
+
+@app.get("/psycopg2/accounts/{account_id}")
+def with_psycopg2(account_id: int) -> dict:
+    connection = psycopg2.connect(DSN)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT email FROM accounts WHERE id = %s", (account_id,))
+            row = cursor.fetchone()
+    finally:
+        connection.close()
     return {"email": row[0] if row else None}
 
 
