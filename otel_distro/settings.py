@@ -218,14 +218,19 @@ def _attribute_keys(raw: str) -> tuple[str, ...]:
     return keys
 
 
-def _readable_file(raw: str) -> str | None:
-    value = raw.strip()
-    if not value:
-        return None
-    if not os.path.isfile(value) or not os.access(value, os.R_OK):
-        raise InvalidValue("the path of a readable CA certificate file (PEM); the file does not exist or cannot "
-                           "be read, so every OTLP export over https would fail")
-    return value
+def _readable_pem(what: str) -> Callable[[str], str | None]:
+    def parse(raw: str) -> str | None:
+        value = raw.strip()
+        if not value:
+            return None
+        if not os.path.isfile(value) or not os.access(value, os.R_OK):
+            raise InvalidValue(f"the path of a readable {what} file (PEM); the file does not exist or cannot "
+                               "be read, so every OTLP export over https would fail")
+        return value
+    return parse
+
+
+_readable_file = _readable_pem("CA certificate")
 
 
 def _log_level(raw: str) -> int:
@@ -306,6 +311,39 @@ TABLE: tuple[Setting, ...] = (
             "(OTEL_EXPORTER_OTLP_TIMEOUT)", "Milliseconds one OTLP log export may take, overriding the general one."),
     Setting("OTEL_EXPORTER_OTLP_CERTIFICATE", "otlp_certificate", _readable_file, None, "(system CAs)",
             "CA certificate file (PEM) trusted for an https:// Collector; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "otlp_traces_certificate", _readable_file, None,
+            "(OTEL_EXPORTER_OTLP_CERTIFICATE)", "CA certificate file (PEM) for spans only; checked at start-up, "
+            "read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "otlp_metrics_certificate", _readable_file, None,
+            "(OTEL_EXPORTER_OTLP_CERTIFICATE)", "CA certificate file (PEM) for metrics only; checked at start-up, "
+            "read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "otlp_logs_certificate", _readable_file, None,
+            "(OTEL_EXPORTER_OTLP_CERTIFICATE)", "CA certificate file (PEM) for log records only; checked at start-up, "
+            "read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "otlp_client_certificate", _readable_pem("client certificate"),
+            None, "(none)", "Client certificate file (PEM) for mutual TLS with the Collector; checked at start-up, "
+            "read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_CLIENT_KEY", "otlp_client_key", _readable_pem("client private key"), None,
+            "(none)", "Client private key file (PEM) for mutual TLS with the Collector; checked at start-up, "
+            "read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "otlp_traces_client_certificate",
+            _readable_pem("client certificate"), None, "(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)",
+            "Client certificate file (PEM) for spans only; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "otlp_traces_client_key", _readable_pem("client private key"),
+            None, "(OTEL_EXPORTER_OTLP_CLIENT_KEY)",
+            "Client private key file (PEM) for spans only; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "otlp_metrics_client_certificate",
+            _readable_pem("client certificate"), None, "(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)",
+            "Client certificate file (PEM) for metrics only; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY", "otlp_metrics_client_key", _readable_pem("client private key"),
+            None, "(OTEL_EXPORTER_OTLP_CLIENT_KEY)",
+            "Client private key file (PEM) for metrics only; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE", "otlp_logs_client_certificate",
+            _readable_pem("client certificate"), None, "(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)",
+            "Client certificate file (PEM) for log records only; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "otlp_logs_client_key", _readable_pem("client private key"),
+            None, "(OTEL_EXPORTER_OTLP_CLIENT_KEY)",
+            "Client private key file (PEM) for log records only; checked at start-up, read by the SDK."),
     Setting("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "metrics_temporality",
             _one_of("cumulative", "delta", "lowmemory"), "cumulative", "cumulative",
             "Aggregation temporality of OTLP metrics."),
@@ -508,6 +546,17 @@ class Settings:
     otlp_metrics_timeout_ms: int | None
     otlp_logs_timeout_ms: int | None
     otlp_certificate: str | None
+    otlp_traces_certificate: str | None
+    otlp_metrics_certificate: str | None
+    otlp_logs_certificate: str | None
+    otlp_client_certificate: str | None
+    otlp_client_key: str | None
+    otlp_traces_client_certificate: str | None
+    otlp_traces_client_key: str | None
+    otlp_metrics_client_certificate: str | None
+    otlp_metrics_client_key: str | None
+    otlp_logs_client_certificate: str | None
+    otlp_logs_client_key: str | None
     metrics_temporality: str
     sampler: str
     sampler_arg: float
