@@ -120,7 +120,8 @@ def build(chosen: Settings) -> Built:
         create_tracer_provider,
     )
 
-    from otel_distro import forksafe, logs, redaction
+    from otel_distro import forksafe, logs, metrics, redaction
+    from otel_distro import resource as resource_
     from otel_distro._sdk_private import declarative
 
     model = chosen.declarative.model
@@ -128,7 +129,7 @@ def build(chosen: Settings) -> Built:
     made: list[Any] = []
     with _package_quiet():
         try:
-            resource = create_resource(model.resource)
+            resource = resource_.under_file(chosen, create_resource(model.resource))
             made.append(create_tracer_provider(model.tracer_provider, resource, model.attribute_limits))
             made.append(create_meter_provider(model.meter_provider, resource))
             made.append(create_logger_provider(model.logger_provider, resource, model.attribute_limits))
@@ -147,7 +148,8 @@ def build(chosen: Settings) -> Built:
             logs.leading_processors(chosen))
         declarative.adopt_meter_provider(
             meter_provider, lambda e: redaction.wrap_metric_exporter(forksafe.track(e), redactor),
-            lambda reader: redaction.redact_pull_reader(reader, redactor))
+            lambda reader: redaction.redact_pull_reader(reader, redactor), metrics.views())
+        metrics.quiet_same_name_in_other_scopes()
     except declarative.Unusable as err:
         _shut(made)
         raise ConfigFileError(f"{err}: its exporters could not be given the distro's redaction") from None

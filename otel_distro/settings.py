@@ -736,7 +736,9 @@ def _check_together(values: dict[str, Any], problems: list[Problem]) -> None:
 
 _BY_FILE_KEY = {s.file_key: s for s in TABLE if s.file_key}
 FILE_REPLACED = "not used: OTEL_CONFIG_FILE builds the providers"
-_KEPT_WITH_FILE = frozenset({"OTEL_CONFIG_FILE", "OTEL_DISTRO_STRICT"})
+# Read with a file too: the file's resource is laid over the downward-API attributes (otel_distro.resource).
+_KEPT_WITH_FILE = frozenset({"OTEL_CONFIG_FILE", "OTEL_DISTRO_STRICT", "K8S_POD_NAME", "K8S_POD_UID",
+                             "K8S_NAMESPACE_NAME", "K8S_NODE_NAME"})
 
 
 def _read_file(path: str, values: dict[str, Any], sources: dict[str, str], problems: list[Problem]) -> Any:

@@ -241,6 +241,55 @@ def test_without_the_file_the_same_service_follows_the_variables(receiver, start
     assert (span.attributes["password"], span.attributes["ssn"]) == ("[REDACTED]", "[REDACTED]")
 
 
+WITH_VIEW_AND_RESOURCE = GOOD.replace("""      value: ${CFG_SERVICE:-from-file}
+""", """      value: ${CFG_SERVICE:-from-file}
+    - name: k8s.namespace.name
+      value: namespace-from-file
+""").replace("""            endpoint: {endpoint}/v1/metrics
+""", """            endpoint: {endpoint}/v1/metrics
+  views:
+    - selector:
+        instrument_name: config_app.queue.wait
+      stream:
+        aggregation:
+          explicit_bucket_histogram:
+            boundaries: [1, 2, 3]
+""")
+
+
+@pytest.mark.integration
+def test_the_files_providers_get_the_distros_buckets_and_resource_and_the_file_wins(receiver, start_service,
+                                                                                   tmp_path) -> None:
+    from otel_distro.metrics import SECONDS_BUCKETS
+    from otel_distro.version import __version__
+
+    path = _write(tmp_path, WITH_VIEW_AND_RESOURCE.replace("{endpoint}", receiver.endpoint))
+    env = telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path, K8S_POD_NAME="shop-7d9", K8S_NODE_NAME="node-1",
+                        K8S_NAMESPACE_NAME="namespace-from-env", OTEL_DISTRO_SERVICE_VERSION="3.1.4")
+    _, base = start_config_app(start_service, env)
+    assert http_get(base + "/emit?tag=views") == 200
+
+    def bounds(name: str) -> list[list[float]]:
+        return [p.bounds for m in receiver.metric(name) for p in m.points]
+
+    receiver.wait_for(lambda: bounds("config_app.work.duration") and bounds("config_app.queue.wait"),
+                      what="both histograms")
+    # A second-valued histogram without advice: the distro's seconds buckets, as on the environment's path.
+    assert set(map(tuple, bounds("config_app.work.duration"))) == {SECONDS_BUCKETS}
+    # One the file's view selects: the file's boundaries only (a second stream, from the distro's view, would
+    # bring the seconds buckets into this set).
+    assert set(map(tuple, bounds("config_app.queue.wait"))) == {(1.0, 2.0, 3.0)}
+    receiver.wait_for(lambda: any(s.name == "views-0" for s in receiver.spans()), what="the app's span")
+    resource = next(s for s in receiver.spans() if s.name == "views-0").resource
+    assert resource["k8s.pod.name"] == "shop-7d9" and resource["k8s.node.name"] == "node-1"
+    assert resource["k8s.namespace.name"] == "namespace-from-file"  # the file's attribute wins
+    assert resource["service.version"] == "3.1.4"
+    assert (resource["telemetry.distro.name"], resource["telemetry.distro.version"]) == ("otel-distro", __version__)
+    assert resource["service.name"] == "from-file"
+    metric_resource = receiver.metric("config_app.work.duration")[-1].resource
+    assert metric_resource["k8s.pod.name"] == "shop-7d9"
+
+
 UNKNOWN_EXPORTER = """\
 file_format: "1.0"
 tracer_provider:
@@ -325,3 +374,19 @@ def test_opamp_can_be_switched_on_from_the_file(tmp_path: Path, monkeypatch) -> 
     loaded = settings.load({"OTEL_CONFIG_FILE": _write(tmp_path, text)}, report=False)
     assert (loaded.opamp_endpoint, loaded.opamp_interval_s) == ("http://opamp.internal:4320/v1/opamp", 5.0)
     assert loaded.sources["opamp_endpoint"] == "file"
+
+
+def test_console_exporters_in_the_file_leave_fork_safety_on_for_the_others(tmp_path: Path) -> None:
+    from otel_distro import config_file
+    from otel_distro._sdk_private import exporter_connections
+
+    text = ('file_format: "1.0"\ntracer_provider:\n  processors:\n    - simple:\n        exporter:\n'
+            '          console: {}\n    - batch:\n        exporter:\n          otlp_http:\n'
+            '            endpoint: http://127.0.0.1:9/v1/traces\n')
+    chosen = settings.load({"OTEL_CONFIG_FILE": _write(tmp_path, text)}, report=False)
+    built = config_file.build(chosen)  # under the tests, a retired seam raises
+    try:
+        assert exporter_connections.CLOSE.active
+    finally:
+        for provider in built[1:]:
+            provider.shutdown()
