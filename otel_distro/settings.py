@@ -679,8 +679,11 @@ def _program_name(argv: list[str]) -> str:
     return os.path.splitext(name)[0] or "python"
 
 
-def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_file: bool = True) -> Settings:
+def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_file: bool = True,
+         config_file: str | None = None) -> Settings:
     """Read the table from ``environ`` (default: the process environment), then OTEL_CONFIG_FILE.
+
+    ``config_file`` (``configure(config_file=...)``) is read instead of the variable's file.
 
     Each invalid value is reported on one stderr line (when ``report``) and
     replaced by its default; with OTEL_DISTRO_STRICT=true the first report is
@@ -710,6 +713,8 @@ def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_f
             shown = "<hidden>" if setting.secret else raw
             problems.append(Problem(setting.env, shown, str(err), setting.default_text))
             sources[setting.field] = "default (invalid value ignored)"
+    if config_file is not None:
+        values["config_file"], sources["config_file"] = config_file, "configure()"
     declarative = _read_file(values["config_file"], values, sources, problems) \
         if use_file and values["config_file"] else None
     _check_together(values, problems)

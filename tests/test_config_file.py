@@ -390,3 +390,49 @@ def test_console_exporters_in_the_file_leave_fork_safety_on_for_the_others(tmp_p
     finally:
         for provider in built[1:]:
             provider.shutdown()
+
+
+# ---------------------------------------------------------------- configure(config_file=...) in code
+
+IN_CODE = """\
+import sys
+
+import otel_distro
+from opentelemetry import trace
+
+otel_distro.configure(config_file=sys.argv[1])
+with trace.get_tracer("in_code").start_as_current_span("from-code") as span:
+    span.set_attribute("ssn", "078-05-1120")
+print("app ran", flush=True)
+otel_distro.shutdown()
+"""
+
+
+def _run_in_code(path: str, **extra: str) -> subprocess.CompletedProcess:
+    env = telemetry_env("http://127.0.0.1:9", **extra)  # no OTEL_CONFIG_FILE: only the argument names the file
+    return subprocess.run([str(BIN / "python"), "-c", IN_CODE, path], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.integration
+def test_configure_loads_the_file_it_is_given(receiver, tmp_path: Path) -> None:
+    done = _run_in_code(_write(tmp_path, GOOD.replace("{endpoint}", receiver.endpoint)), CFG_SERVICE="in-code")
+    assert done.returncode == 0 and "app ran" in done.stdout, done.stderr
+    span = receiver.wait_for(lambda: [s for s in receiver.spans() if s.name == "from-code"], what="the span")[0]
+    assert span.resource["service.name"] == "in-code"  # the file's resource, its ${CFG_SERVICE} substituted
+    assert span.attributes["ssn"] == "[REDACTED]"  # redact_keys from the file's distro section
+    assert "OTEL_CONFIG_FILE" not in done.stderr
+
+
+@pytest.mark.integration
+def test_configure_with_a_bad_file_is_one_line_and_strict_mode_exits_2(tmp_path: Path) -> None:
+    path = _write(tmp_path, BROKEN["schema error"][0])
+    done = _run_in_code(path)
+    lines = [line for line in done.stderr.splitlines() if path in line]
+    assert done.returncode == 0 and "app ran" in done.stdout, done.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"otel-distro: OTEL_CONFIG_FILE: {path} is not a valid "
+                                                   "configuration file: "), done.stderr
+    assert lines[0].endswith("; using the environment's settings")
+    strict = _run_in_code(path, OTEL_DISTRO_STRICT="true")
+    assert strict.returncode == 2 and "app ran" not in strict.stdout, strict.stderr
+    assert f"OTEL_CONFIG_FILE: {path} is not a valid configuration file" in strict.stderr
