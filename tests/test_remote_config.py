@@ -8,6 +8,7 @@ over HTTP) and its telemetry at the test OTLP receiver.
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -230,6 +231,51 @@ def test_a_slow_or_down_server_costs_the_app_nothing_and_is_reported_once(receiv
     assert len(lines) == 2, lines
     assert f"OpAMP server {opamp.endpoint} not reachable" in lines[0] and "further failures" in lines[0]
     assert lines[1].endswith(f"OpAMP server {opamp.endpoint} answers again")
+
+
+@pytest.mark.integration
+def test_a_service_that_stops_says_goodbye_to_the_server(receiver, start_service, opamp) -> None:
+    service, _ = _start(start_service, receiver, opamp)
+    instance = opamp.wait_for(lambda: [i for i in opamp.snapshot() if i.description], what="a report")[0]
+    assert not instance.disconnected
+    service.signal()
+    service.wait(30)  # uvicorn re-raises SIGTERM after its graceful shutdown: the status is not the point here
+    gone = {i.uid: i for i in opamp.snapshot()}[instance.uid]
+    assert gone.disconnected, "AgentDisconnect is sent before the process exits"
+    assert len(opamp.snapshot()) == 1
+
+
+QUICK_EXIT = "import time; time.sleep(0.5); print('app ran', flush=True)"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("server", ["slow", "down"])
+def test_a_slow_or_down_server_does_not_hold_up_exit(server: str, opamp) -> None:
+    env = telemetry_env("http://127.0.0.1:9", OTEL_SERVICE_NAME="leaving", OTEL_DISTRO_OPAMP_ENDPOINT=opamp.endpoint,
+                        OTEL_DISTRO_OPAMP_INTERVAL="0.2", OTEL_METRICS_EXPORTER="none")
+    if server == "slow":
+        opamp.delay = 120.0  # every answer: longer than the run's whole time limit below
+    else:
+        opamp.down()
+    # A goodbye that waited for the server would make the run outlive its limit (a loaded machine takes up to
+    # ~10 s to start a process under opentelemetry-instrument; the distro waits DISCONNECT_WAIT_S at most).
+    process = subprocess.Popen([str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "-c", QUICK_EXIT],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "app ran\n"
+        ran = time.monotonic()
+        assert process.wait(60) == 0, process.stderr.read()
+        leaving = time.monotonic() - ran
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+        process.stdout.close()
+        process.stderr.close()
+        opamp.delay = 0.0
+    # From the app's last line to the exit: the distro's bounded shutdown (nothing listens for the OTLP exports
+    # either) and the goodbye. Waiting for the server's answer would take 120 s, or the 5 s request timeout.
+    assert leaving < 4.0, leaving
 
 
 @pytest.mark.integration
