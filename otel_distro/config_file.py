@@ -164,23 +164,56 @@ def _shut(providers: list[Any]) -> None:
             pass
 
 
-def _exporter_text(exporter: Any) -> str:
+class Exporter(NamedTuple):
+    """One exporter the file declares."""
+
+    section: str  # tracer_provider, meter_provider, logger_provider
+    stage: str  # batch, simple, periodic, pull
+    name: str  # otlp_http, console, ... or a plugin's name
+    endpoint: str | None
+    plugin: bool  # a name the schema does not know: an installed package's entry point must provide it
+
+
+_SECTIONS = (("tracer_provider", "processors"), ("meter_provider", "readers"), ("logger_provider", "processors"))
+_STAGES = ("batch", "simple", "periodic", "pull")
+_PLUGIN_GROUPS = {"tracer_provider": "opentelemetry_traces_exporter", "meter_provider": "opentelemetry_metrics_exporter",
+                  "logger_provider": "opentelemetry_logs_exporter", "pull": "opentelemetry_pull_metric_exporter"}
+
+
+def _exporter(section: str, stage: str, exporter: Any) -> Exporter:
     for name, value in vars(exporter).items():
         if value is not None and name != "additional_properties":
-            endpoint = getattr(value, "endpoint", None)
-            return f"{name} {endpoint}" if endpoint else name
-    return ", ".join(getattr(exporter, "additional_properties", None) or {}) or "?"
+            return Exporter(section, stage, name, getattr(value, "endpoint", None), plugin=False)
+    plugins = getattr(exporter, "additional_properties", None) or {}
+    return Exporter(section, stage, ", ".join(plugins) or "?", None, plugin=bool(plugins))
 
 
-def _pipeline_text(section: Any, items: str) -> str:
-    if section is None:
+def exporters(loaded: FileConfig) -> list[Exporter]:
+    """Every exporter of the file's providers, in the file's order."""
+    found = []
+    for section_name, items in _SECTIONS:
+        section = getattr(loaded.model, section_name)
+        for item in (getattr(section, items) or ()) if section is not None else ():
+            for stage in _STAGES:
+                built = getattr(item, stage, None)
+                if built is not None:
+                    found.append(_exporter(section_name, stage, built.exporter))
+    return found
+
+
+def missing_plugins(loaded: FileConfig) -> list[Exporter]:
+    """Exporters named by the file that no installed package provides: building the file would fail."""
+    from importlib.metadata import entry_points
+
+    return [e for e in exporters(loaded) if e.plugin and not entry_points(
+        group=_PLUGIN_GROUPS["pull" if e.stage == "pull" else e.section], name=e.name)]
+
+
+def _pipeline_text(loaded: FileConfig, section_name: str) -> str:
+    if getattr(loaded.model, section_name) is None:
         return "(absent: nothing exported)"
-    parts = []
-    for item in getattr(section, items) or ():
-        for kind in ("batch", "simple", "periodic", "pull"):
-            stage = getattr(item, kind, None)
-            if stage is not None:
-                parts.append(f"{kind} -> {_exporter_text(stage.exporter)}")
+    parts = [f"{e.stage} -> {e.name} {e.endpoint}" if e.endpoint else f"{e.stage} -> {e.name}"
+             for e in exporters(loaded) if e.section == section_name]
     return "; ".join(parts) or "(no processors)"
 
 
@@ -190,9 +223,7 @@ def describe(loaded: FileConfig) -> list[tuple[str, str]]:
     attributes = {a.name: a.value for a in (model.resource.attributes or ())} if model.resource else {}
     return [
         ("resource", ", ".join(f"{k}={v}" for k, v in attributes.items()) or "(SDK defaults)"),
-        ("tracer_provider", _pipeline_text(model.tracer_provider, "processors")),
-        ("meter_provider", _pipeline_text(model.meter_provider, "readers")),
-        ("logger_provider", _pipeline_text(model.logger_provider, "processors")),
+        *((name, _pipeline_text(loaded, name)) for name, _ in _SECTIONS),
         ("propagator", "(SDK defaults)" if model.propagator is None else
          ",".join(model.propagator.composite_list.split(",")) if model.propagator.composite_list else "composite"),
     ]

@@ -89,6 +89,27 @@ def post(endpoint: str, headers: Mapping[str, str], message: Any, timeout_s: flo
     return answer
 
 
+PROBE_NAME = "otel-distro-doctor"
+
+
+def probe(endpoint: str, headers: Mapping[str, str], timeout_s: float) -> float:
+    """Ask the server once, as an agent that arrives and leaves in one message; seconds it took to answer.
+
+    For ``otel-distro doctor``: the server sees an instance named PROBE_NAME that disconnects at once. Raises
+    as :func:`post` does.
+    """
+    from opentelemetry._opamp.proto import opamp_pb2 as pb
+    from opentelemetry._opamp.proto.anyvalue_pb2 import AnyValue, KeyValue
+
+    name = KeyValue(key="service.name", value=AnyValue(string_value=PROBE_NAME))
+    message = pb.AgentToServer(instance_uid=uuid.uuid4().bytes, capabilities=pb.AgentCapabilities_ReportsStatus,
+                               agent_description=pb.AgentDescription(identifying_attributes=[name]),
+                               agent_disconnect=pb.AgentDisconnect())
+    began = time.monotonic()
+    post(endpoint, headers, message, timeout_s)
+    return time.monotonic() - began
+
+
 class Agent:
     """The OpAMP client of this process: one polling thread, restarted with a new instance uid after fork."""
 

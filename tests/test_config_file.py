@@ -436,3 +436,39 @@ def test_configure_with_a_bad_file_is_one_line_and_strict_mode_exits_2(tmp_path:
     strict = _run_in_code(path, OTEL_DISTRO_STRICT="true")
     assert strict.returncode == 2 and "app ran" not in strict.stdout, strict.stderr
     assert f"OTEL_CONFIG_FILE: {path} is not a valid configuration file" in strict.stderr
+
+
+# ---------------------------------------------------------------- otel-distro doctor on the file
+
+
+@pytest.mark.integration
+def test_doctor_says_the_file_is_loaded_and_where_it_sends_telemetry(tmp_path: Path) -> None:
+    from tests.test_doctor import _doctor
+
+    path = _write(tmp_path, GOOD.replace("{endpoint}", "http://collector.internal:4318"))
+    done = _doctor(telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path, K8S_POD_NAME="shop-7d9"))
+    assert f"[ok] config file: {path} loaded; exporters: tracer -> otlp_http http://collector.internal:4318/v1/traces; " \
+           "meter -> otlp_http http://collector.internal:4318/v1/metrics; " \
+           "logger -> otlp_http http://collector.internal:4318/v1/logs" in done.stdout
+    assert "shop-7d9  (environment)" in done.stdout  # K8S_* are read with a file too
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", ["schema error", "unknown exporter"])
+def test_doctor_names_a_file_the_service_would_refuse_once(case: str, tmp_path: Path) -> None:
+    from tests.test_doctor import _doctor
+
+    path = _write(tmp_path, BROKEN["schema error"][0] if case == "schema error" else UNKNOWN_EXPORTER)
+    done = _doctor(telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path, OTEL_SERVICE_NAME="shop"))
+    said = [line.strip() for line in done.stdout.splitlines() if path in line and "[" in line]  # findings only
+    assert done.returncode == 1
+    if case == "schema error":  # one line, not a second one under "variables"
+        assert said == [f"[PROBLEM] config file: refused: {path} is not a valid configuration file: "
+                        "Configuration does not match schema: 3 is not of type 'array' (at tracer_provider -> "
+                        "processors); using the environment's settings"]
+    else:
+        assert said == [f"[PROBLEM] config file: {path}: tracer_provider names the exporter 'carrier_pigeon', "
+                        "which no installed package provides: the service will refuse the file and run on the "
+                        "environment's settings", f"[PROBLEM] service.name: {path} sets no service.name resource "
+                        "attribute: telemetry will say unknown_service"]

@@ -403,3 +403,36 @@ def test_a_server_answering_garbage_is_a_failure_retried_with_backoff_and_report
     said = [r.getMessage() for r in caplog.records if "OpAMP server" in r.getMessage()]
     assert len(said) == 2 and "not reachable" in said[0] and said[1].endswith("answers again")
     assert opamp.snapshot()[0].description["service.name"] == "garbled"
+
+
+# ---------------------------------------------------------------- otel-distro doctor asks the server
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("server", "said"), [
+    ("answering", "[ok] opamp server: {endpoint} answers as an OpAMP server ("),
+    ("down", "[PROBLEM] opamp server: {endpoint}: not reachable ("),
+    ("slow", "[PROBLEM] opamp server: {endpoint}: no answer within 1 s"),
+    ("garbage", "[PROBLEM] opamp server: {endpoint}: reachable, but its answer is no OpAMP ServerToAgent message"),
+    ("wrong path", "[PROBLEM] opamp server: {endpoint}: reachable, but answers HTTP 404 Not Found"),
+])
+def test_doctor_says_in_one_line_whether_the_opamp_server_answers(server: str, said: str, receiver, opamp) -> None:
+    from tests.test_doctor import _doctor
+
+    endpoint = opamp.endpoint.replace("/v1/opamp", "/v1/elsewhere") if server == "wrong path" else opamp.endpoint
+    opamp.delay = 120.0 if server == "slow" else 0.0  # longer than the doctor's whole run may take below
+    opamp.broken = server == "garbage"
+    if server == "down":
+        opamp.down()
+    try:
+        done = _doctor(telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop", OTEL_DISTRO_OPAMP_ENDPOINT=endpoint),
+                       "--probe-timeout", "1")
+    finally:
+        opamp.delay, opamp.broken = 0.0, False
+    lines = [line.strip() for line in done.stdout.splitlines() if "opamp server" in line]
+    assert len(lines) == 1, done.stdout
+    assert lines[0].startswith(said.format(endpoint=endpoint)), lines
+    assert done.returncode == (0 if server == "answering" else 1), done.stdout
+    if server == "answering":
+        (probe,) = opamp.snapshot()
+        assert probe.description["service.name"] == remote.PROBE_NAME and probe.disconnected
