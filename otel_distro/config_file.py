@@ -12,8 +12,12 @@ the schema's extension point for distributions::
 
 (:mod:`otel_distro.settings` reads that section; its values win over the ``OTEL_DISTRO_*`` variables). What
 the distro adds to every pipeline still applies to what the file builds: the redaction wraps each exporter and
-the OTLP exporters' connections are dropped in forked children (:mod:`otel_distro._sdk_private.declarative`);
-the configurator adds the GenAI processor and sampler, the log bridge, process metrics and its fork handling.
+the OTLP exporters' connections are dropped in forked children, and the distro's views (seconds-shaped
+buckets) follow the file's, each leaving alone the instruments a view of the file selects
+(:mod:`otel_distro._sdk_private.declarative`); the file's resource is laid over the distro's own attributes
+(:func:`otel_distro.resource.under_file`: the file's win); the configurator adds the GenAI processor and sampler,
+the log bridge, process metrics and its fork handling. ``otel_distro.configure(config_file=...)`` reads a file
+the same way.
 
 A file that cannot be used raises :class:`ConfigFileError` with a one-line reason; the settings report it and
 the service runs on the environment's settings (``OTEL_DISTRO_STRICT=true``: exit status 2).

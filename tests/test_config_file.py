@@ -71,6 +71,22 @@ def test_distro_section_wins_over_the_variables_which_win_over_defaults(tmp_path
     assert loaded.problems == ()
 
 
+def test_configure_names_the_file_over_the_variable_and_its_other_arguments_win_over_the_file(tmp_path: Path) -> None:
+    named = _write(tmp_path, GOOD.replace("{endpoint}", "http://127.0.0.1:9"), "named.yaml")
+    other = _write(tmp_path, 'file_format: "1.0"\ndistribution:\n  otel_distro:\n    redact_keys: [iban]\n')
+    loaded = settings.load({"OTEL_CONFIG_FILE": other}, report=False, config_file=named)
+    assert (loaded.config_file, loaded.sources["config_file"]) == (named, "configure()")
+    assert loaded.declarative.path == named and loaded.redact_keys == ("ssn",)
+    overridden = loaded.with_overrides(log_export_level="error")
+    assert (overridden.log_export_level, overridden.sources["log_export_level"]) == (logging.ERROR, "configure()")
+
+
+def test_the_downward_api_variables_are_read_with_a_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD.replace("{endpoint}", "http://127.0.0.1:9"))
+    loaded = settings.load({"OTEL_CONFIG_FILE": path, "K8S_POD_NAME": "shop-7d9"}, report=False)
+    assert (loaded.k8s_pod_name, loaded.sources["k8s_pod_name"]) == ("shop-7d9", "environment")
+
+
 def test_standard_variables_are_marked_unused_when_the_file_builds_the_providers(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD.replace("{endpoint}", "http://127.0.0.1:9"))
     loaded = settings.load({"OTEL_CONFIG_FILE": path, "OTEL_TRACES_SAMPLER_ARG": "0.5"}, report=False)
