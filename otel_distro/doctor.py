@@ -163,12 +163,21 @@ def probe_otlp(endpoint: str, timeout: float) -> tuple[bool, str]:
     return False, f"a test span could not be delivered to {endpoint} within {timeout:g}s"
 
 
-def check_otlp(chosen: settings_.Settings, timeout: float) -> Iterable[Finding]:
+def _traces_endpoints(chosen: settings_.Settings) -> list[str]:
+    """Where spans go over OTLP/HTTP: the configuration file's exporters when it is used, else the variables'."""
+    if chosen.declarative is not None:
+        from otel_distro import config_file
+
+        return list(dict.fromkeys(e.endpoint for e in config_file.exporters(chosen.declarative)
+                                  if e.section == "tracer_provider" and e.name == "otlp_http" and e.endpoint))
     exporters = chosen.traces_exporter + chosen.metrics_exporter + chosen.logs_exporter
-    if chosen.declarative is not None or "otlp" not in exporters:
-        return
-    ok, message = probe_otlp(chosen.signal_endpoint("traces"), timeout)
-    yield Finding("otlp endpoint", ok, message)
+    return [chosen.signal_endpoint("traces")] if "otlp" in exporters else []
+
+
+def check_otlp(chosen: settings_.Settings, timeout: float) -> Iterable[Finding]:
+    for endpoint in _traces_endpoints(chosen):
+        ok, message = probe_otlp(endpoint, timeout)
+        yield Finding("otlp endpoint", ok, message)
 
 
 def check_opamp(chosen: settings_.Settings, installed: Callable[[str], bool] = _installed) -> Iterable[Finding]:

@@ -458,14 +458,17 @@ def test_configure_with_a_bad_file_is_one_line_and_strict_mode_exits_2(tmp_path:
 
 
 @pytest.mark.integration
-def test_doctor_says_the_file_is_loaded_and_where_it_sends_telemetry(tmp_path: Path) -> None:
+def test_doctor_says_the_file_is_loaded_where_it_sends_telemetry_and_probes_that(receiver, tmp_path: Path) -> None:
     from tests.test_doctor import _doctor
 
-    path = _write(tmp_path, GOOD.replace("{endpoint}", "http://collector.internal:4318"))
+    path = _write(tmp_path, GOOD.replace("{endpoint}", receiver.endpoint))
+    # The variables name a port nothing listens on: the probe goes where the file sends spans.
     done = _doctor(telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path, K8S_POD_NAME="shop-7d9"))
-    assert f"[ok] config file: {path} loaded; exporters: tracer -> otlp_http http://collector.internal:4318/v1/traces; " \
-           "meter -> otlp_http http://collector.internal:4318/v1/metrics; " \
-           "logger -> otlp_http http://collector.internal:4318/v1/logs" in done.stdout
+    url = receiver.endpoint
+    assert f"[ok] config file: {path} loaded; exporters: tracer -> otlp_http {url}/v1/traces; " \
+           f"meter -> otlp_http {url}/v1/metrics; logger -> otlp_http {url}/v1/logs" in done.stdout
+    assert f"[ok] otlp endpoint: a test span was accepted by {url}/v1/traces" in done.stdout
+    assert [s.name for s in receiver.spans()] == ["otel-distro doctor probe"]
     assert "shop-7d9  (environment)" in done.stdout  # K8S_* are read with a file too
     assert done.returncode == 0, done.stdout
 
