@@ -180,7 +180,8 @@ class Exporter(NamedTuple):
 
 _SECTIONS = (("tracer_provider", "processors"), ("meter_provider", "readers"), ("logger_provider", "processors"))
 _STAGES = ("batch", "simple", "periodic", "pull")
-_PLUGIN_GROUPS = {"tracer_provider": "opentelemetry_traces_exporter", "meter_provider": "opentelemetry_metrics_exporter",
+_PLUGIN_GROUPS = {"tracer_provider": "opentelemetry_traces_exporter",
+                  "meter_provider": "opentelemetry_metrics_exporter",
                   "logger_provider": "opentelemetry_logs_exporter", "pull": "opentelemetry_pull_metric_exporter"}
 
 
