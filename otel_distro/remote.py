@@ -96,7 +96,7 @@ def probe(endpoint: str, headers: Mapping[str, str], timeout_s: float) -> float:
     """Ask the server once, as an agent that arrives and leaves in one message; seconds it took to answer.
 
     For ``otel-distro doctor``: the server sees an instance named PROBE_NAME that disconnects at once. Raises
-    as :func:`post` does.
+    as :func:`post_within` does.
     """
     from opentelemetry._opamp.proto import opamp_pb2 as pb
     from opentelemetry._opamp.proto.anyvalue_pb2 import AnyValue, KeyValue
@@ -106,8 +106,29 @@ def probe(endpoint: str, headers: Mapping[str, str], timeout_s: float) -> float:
                                agent_description=pb.AgentDescription(identifying_attributes=[name]),
                                agent_disconnect=pb.AgentDisconnect())
     began = time.monotonic()
-    post(endpoint, headers, message, timeout_s)
+    post_within(endpoint, headers, message, timeout_s)
     return time.monotonic() - began
+
+
+def post_within(endpoint: str, headers: Mapping[str, str], message: Any, bound_s: float) -> Any:
+    """:func:`post`, given up after ``bound_s`` in all (the request's own timeout leaves name resolution and a
+    trickling answer unbounded): raises TimeoutError then, the request going on in a daemon thread."""
+    outcome: list[Any] = []
+
+    def send() -> None:
+        try:
+            outcome.append(post(endpoint, headers, message, bound_s))
+        except Exception as err:
+            outcome.append(err)
+
+    sender = threading.Thread(target=send, name="otel-distro-opamp-once", daemon=True)
+    sender.start()
+    sender.join(bound_s)
+    if not outcome:
+        raise TimeoutError(f"no answer within {bound_s:g} s")
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    return outcome[0]
 
 
 class Agent:
@@ -160,14 +181,8 @@ class Agent:
             return
         goodbye = self._pb.AgentToServer(instance_uid=self.instance_uid, sequence_num=self._sequence,
                                          agent_disconnect=self._pb.AgentDisconnect())
-        sender = threading.Thread(target=self._say_goodbye, args=(goodbye,), name="otel-distro-opamp-disconnect",
-                                  daemon=True)
-        sender.start()
-        sender.join(DISCONNECT_WAIT_S)  # the request's own timeout does not bound name resolution
-
-    def _say_goodbye(self, message: Any) -> None:
         try:
-            post(self.endpoint, self._headers, message, DISCONNECT_WAIT_S)
+            post_within(self.endpoint, self._headers, goodbye, DISCONNECT_WAIT_S)
         except Exception:  # leaving anyway: the server sees the instance go silent, as without the message
             pass
 
