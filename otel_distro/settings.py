@@ -741,9 +741,11 @@ def _check_together(values: dict[str, Any], problems: list[Problem]) -> None:
 
 _BY_FILE_KEY = {s.file_key: s for s in TABLE if s.file_key}
 FILE_REPLACED = "not used: OTEL_CONFIG_FILE builds the providers"
-# Read with a file too: the file's resource is laid over the downward-API attributes (otel_distro.resource).
-_KEPT_WITH_FILE = frozenset({"OTEL_CONFIG_FILE", "OTEL_DISTRO_STRICT", "K8S_POD_NAME", "K8S_POD_UID",
-                             "K8S_NAMESPACE_NAME", "K8S_NODE_NAME"})
+# Variables without a file key that are read with a file too: the downward-API ones (the file's resource is laid
+# over their attributes, otel_distro.resource) and the instrumentations' (the file's instrumentation section is not
+# read: the instrumentations are chosen and set up as without a file).
+_KEPT_WITH_FILE = frozenset({"OTEL_CONFIG_FILE", "OTEL_DISTRO_STRICT"})
+_KEPT_WITH_FILE_PREFIXES = ("K8S_", "OTEL_INSTRUMENTATION_")
 
 
 def _read_file(path: str, values: dict[str, Any], sources: dict[str, str], problems: list[Problem]) -> Any:
@@ -780,7 +782,8 @@ def _read_file(path: str, values: dict[str, Any], sources: dict[str, str], probl
             kept = "the environment's value" if sources[setting.field] == "environment" else setting.default_text
             problems.append(Problem(where, "<hidden>" if setting.secret else text, str(err), kept))
     for setting in TABLE:
-        if setting.file_key is None and setting.env not in _KEPT_WITH_FILE:
+        if setting.file_key is None and setting.env not in _KEPT_WITH_FILE \
+                and not setting.env.startswith(_KEPT_WITH_FILE_PREFIXES):
             sources[setting.field] = f"{sources[setting.field]}, {FILE_REPLACED}"
     # The file's own `disabled` switch replaces OTEL_SDK_DISABLED.
     values["sdk_disabled"] = bool(loaded.model.disabled)

@@ -81,10 +81,13 @@ def test_configure_names_the_file_over_the_variable_and_its_other_arguments_win_
     assert (overridden.log_export_level, overridden.sources["log_export_level"]) == (logging.ERROR, "configure()")
 
 
-def test_the_downward_api_variables_are_read_with_a_file(tmp_path: Path) -> None:
+def test_the_downward_api_and_instrumentation_variables_are_read_with_a_file(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD.replace("{endpoint}", "http://127.0.0.1:9"))
-    loaded = settings.load({"OTEL_CONFIG_FILE": path, "K8S_POD_NAME": "shop-7d9"}, report=False)
+    loaded = settings.load({"OTEL_CONFIG_FILE": path, "K8S_POD_NAME": "shop-7d9",
+                            "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "x-tenant"}, report=False)
     assert (loaded.k8s_pod_name, loaded.sources["k8s_pod_name"]) == ("shop-7d9", "environment")
+    assert loaded.capture_request_headers == ("x-tenant",)
+    assert loaded.sources["capture_request_headers"] == "environment"
 
 
 def test_standard_variables_are_marked_unused_when_the_file_builds_the_providers(tmp_path: Path) -> None:
