@@ -728,8 +728,11 @@ def _program_name(argv: list[str]) -> str:
     return os.path.splitext(name)[0] or "python"
 
 
-def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_file: bool = True) -> Settings:
+def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_file: bool = True,
+         config_file: str | None = None) -> Settings:
     """Read the table from ``environ`` (default: the process environment), then OTEL_CONFIG_FILE.
+
+    ``config_file`` (``configure(config_file=...)``) is read instead of the variable's file.
 
     Each invalid value is reported on one stderr line (when ``report``) and
     replaced by its default; with OTEL_DISTRO_STRICT=true the first report is
@@ -759,6 +762,8 @@ def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_f
             shown = "<hidden>" if setting.secret else raw
             problems.append(Problem(setting.env, shown, str(err), setting.default_text))
             sources[setting.field] = "default (invalid value ignored)"
+    if config_file is not None:
+        values["config_file"], sources["config_file"] = config_file, "configure()"
     declarative = _read_file(values["config_file"], values, sources, problems) \
         if use_file and values["config_file"] else None
     _check_together(values, problems)
@@ -785,7 +790,11 @@ def _check_together(values: dict[str, Any], problems: list[Problem]) -> None:
 
 _BY_FILE_KEY = {s.file_key: s for s in TABLE if s.file_key}
 FILE_REPLACED = "not used: OTEL_CONFIG_FILE builds the providers"
+# Variables without a file key that are read with a file too: the downward-API ones (the file's resource is laid
+# over their attributes, otel_distro.resource) and the instrumentations' (the file's instrumentation section is not
+# read: the instrumentations are chosen and set up as without a file).
 _KEPT_WITH_FILE = frozenset({"OTEL_CONFIG_FILE", "OTEL_DISTRO_STRICT"})
+_KEPT_WITH_FILE_PREFIXES = ("K8S_", "OTEL_INSTRUMENTATION_")
 
 
 def _read_file(path: str, values: dict[str, Any], sources: dict[str, str], problems: list[Problem]) -> Any:
@@ -822,7 +831,8 @@ def _read_file(path: str, values: dict[str, Any], sources: dict[str, str], probl
             kept = "the environment's value" if sources[setting.field] == "environment" else setting.default_text
             problems.append(Problem(where, "<hidden>" if setting.secret else text, str(err), kept))
     for setting in TABLE:
-        if setting.file_key is None and setting.env not in _KEPT_WITH_FILE:
+        if setting.file_key is None and setting.env not in _KEPT_WITH_FILE \
+                and not setting.env.startswith(_KEPT_WITH_FILE_PREFIXES):
             sources[setting.field] = f"{sources[setting.field]}, {FILE_REPLACED}"
     # The file's own `disabled` switch replaces OTEL_SDK_DISABLED.
     values["sdk_disabled"] = bool(loaded.model.disabled)
