@@ -57,6 +57,7 @@ class OtelDistro(BaseDistro):
         if modules and not any(module in sys.modules for module in modules):
             # Installed but not imported (yet): instrument on its first import, so an unused library costs
             # nothing (loading an instrumentor imports its library).
+            registry.outcomes.note_waiting(name)
             for module in modules:
                 wrapt.register_post_import_hook(
                     lambda _module, entry_point=entry_point, kwargs=kwargs: _instrument_once(entry_point, kwargs),

@@ -35,6 +35,8 @@ class Finding:
 class Report:
     configuration: list[dict[str, str]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    integrations: list[dict[str, Any]] = field(default_factory=list)
+    integrations_observed: bool = False  # the distro loaded them in this process (else: what a service gets)
 
     @property
     def problems(self) -> list[Finding]:
@@ -42,7 +44,8 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": not self.problems, "configuration": self.configuration,
-                "findings": [asdict(f) for f in self.findings]}
+                "findings": [asdict(f) for f in self.findings], "integrations": self.integrations,
+                "integrations_observed": self.integrations_observed}
 
 
 def _installed(distribution: str) -> bool:
@@ -271,6 +274,34 @@ def check_instrumentations_load() -> Iterable[Finding]:
                           f"{entry_point.dist.name} or install a version its range admits.")
 
 
+def integration_rows() -> tuple[list[dict[str, Any]], bool]:
+    """Each integration of the registry with its state (installed, instrumented, refused and why, waiting for the
+    first import ...), and whether those are this process's outcomes."""
+    from otel_distro.integrations import states
+
+    disabled = settings_.other_otel_variables().get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")
+    rows = [asdict(state) for state in states.states(disabled=[n.strip() for n in disabled.split(",") if n.strip()])]
+    return rows, registry.outcomes.observed
+
+
+def render_integrations(report: Report) -> list[str]:
+    """The integrations section of the text report: installed ones one per line, the others on one line."""
+    where = ("in this process" if report.integrations_observed else
+             "what a service under opentelemetry-instrument gets; `opentelemetry-instrument otel-distro doctor "
+             "--app MODULE` shows them applied")
+    lines = [f"Integrations ({where}):"]
+    absent = [row["name"] for row in report.integrations if row["state"] == "not installed"]
+    for row in report.integrations:
+        if row["state"] == "not installed":
+            continue
+        about = f"{row['library'] or '-'}; {row['instrumentation']}"
+        detail = f": {row['detail']}" if row["detail"] else ""
+        lines.append(f"  {row['name']}: {row['state']} ({about}){detail}")
+    if absent:
+        lines.append(f"  not installed: {', '.join(absent)}")
+    return lines
+
+
 def _is_opentelemetry_handler(handler: logging.Handler) -> bool:
     from opentelemetry.sdk._logs import LoggingHandler
 
@@ -323,6 +354,7 @@ def diagnose(chosen: settings_.Settings | None = None, *, app_module: str | None
                   check_prometheus_port(chosen),
                   check_instrumentations(), check_instrumentations_load(), check_logging_handlers()):
         report.findings.extend(check)
+    report.integrations, report.integrations_observed = integration_rows()
     return _masked(report, Redactor(chosen.redact_keys, chosen.redact_patterns, chosen.redact_emails))
 
 
@@ -331,7 +363,8 @@ def _masked(report: Report, rules: Redactor) -> Report:
     configuration = [{**row, "value": str(rules.value(row["variable"], row["value"])) if row["value"] else ""}
                      for row in report.configuration]
     findings = [Finding(f.check, f.ok, rules.text(f.message)) for f in report.findings]
-    return Report(configuration=configuration, findings=findings)
+    return Report(configuration=configuration, findings=findings, integrations=report.integrations,
+                  integrations_observed=report.integrations_observed)
 
 
 def render(report: Report) -> str:
@@ -339,6 +372,8 @@ def render(report: Report) -> str:
     width = max(len(r["variable"]) for r in report.configuration)
     for row in report.configuration:
         lines.append(f"  {row['variable'].ljust(width)}  {row['value'] or '-'}  ({row['source']})")
+    lines.append("")
+    lines.extend(render_integrations(report))
     lines.append("")
     lines.append("Checks:")
     for finding in report.findings:

@@ -1,9 +1,15 @@
-"""``db.client.operation.duration`` from the database CLIENT spans the instrumentations already make.
+"""What the contrib database instrumentations (0.66) leave out of the stable database conventions.
 
-The contrib SQLAlchemy, psycopg, asyncpg and Redis instrumentations (0.66) trace each operation but none records
-the stable database metric. A span processor turns every finished database CLIENT span into one histogram point,
-with the metric's attributes taken from the span's (stable conventions: ``OTEL_SEMCONV_STABILITY_OPT_IN`` holds
-``database`` by the distro's default). Spans a sampler dropped are not recorded, so neither is their duration.
+* ``db.client.operation.duration``: the SQLAlchemy, asyncpg and Redis instrumentations trace each operation but do
+  not record the stable database metric. A span processor turns every finished database CLIENT span into one
+  histogram point, with the metric's attributes taken from the span's (stable conventions:
+  ``OTEL_SEMCONV_STABILITY_OPT_IN`` holds ``database`` by the distro's default). The DB-API ones (psycopg,
+  psycopg2, pymysql) record it themselves: their spans are left alone, so no operation is counted twice. Spans a
+  sampler dropped are not recorded, so neither is their duration.
+* ``db.operation.name`` on the span: the DB-API and asyncpg instrumentations name their span after the operation
+  (the query's first word) but do not set the attribute; it is set from the name when the span starts.
+
+Which instrumentation does what comes from the integration registry.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_distro._internal_errors import report_internal_error
+from otel_distro.integrations import registry
 from otel_distro.metrics import SECONDS_BUCKETS
 from otel_distro.version import __version__
 
@@ -22,8 +29,8 @@ METRIC = "db.client.operation.duration"
 # The span attributes the metric keeps (the stable database metric's attribute set).
 _KEPT = ("db.system.name", "db.operation.name", "db.collection.name", "db.namespace", "db.response.status_code",
          "server.address", "server.port", "error.type")
-# Instrumentations that record the metric themselves: their spans are left alone.
-_RECORD_THEIR_OWN: frozenset[str] = frozenset()
+_RECORD_THEIR_OWN, _SPAN_NAME_IS_OPERATION = registry.database_scopes()
+_OPERATION = "db.operation.name"
 
 
 class DatabaseOperationDuration(SpanProcessor):
@@ -59,7 +66,11 @@ class DatabaseOperationDuration(SpanProcessor):
         return kept
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        pass
+        if span.kind is not SpanKind.CLIENT:
+            return
+        scope = span.instrumentation_scope
+        if scope is not None and scope.name in _SPAN_NAME_IS_OPERATION and span.name:
+            span.set_attribute(_OPERATION, span.name)
 
     def shutdown(self) -> None:
         pass

@@ -86,6 +86,16 @@ class Integration:
     native_telemetry: str = ""  # the library's own telemetry the distro steps aside for (docs, doctor)
     # Top-level modules whose first import applies the instrumentation (none: applied at start-up).
     modules: tuple[str, ...] = ()
+    # Database instrumentations: records db.client.operation.duration itself (the DB-API ones, with the stable
+    # database conventions on); names its CLIENT span after the operation without setting db.operation.name.
+    records_operation_duration: bool = False
+    span_name_is_operation: bool = False
+
+    @property
+    def scope(self) -> str:
+        """The instrumentation scope of its spans and metrics (its module)."""
+        return "opentelemetry.instrumentation." + self.instrumentation.removeprefix(
+            "opentelemetry-instrumentation-").replace("-", "_")
 
 
 INTEGRATIONS: tuple[Integration, ...] = (
@@ -117,15 +127,15 @@ INTEGRATIONS: tuple[Integration, ...] = (
     Integration("sqlalchemy", ("sqlalchemy",), "opentelemetry-instrumentation-sqlalchemy", "sqlalchemy",
                 modules=("sqlalchemy",)),
     Integration("psycopg", ("psycopg",), "opentelemetry-instrumentation-psycopg", "postgres",
-                modules=("psycopg",)),
+                modules=("psycopg",), records_operation_duration=True, span_name_is_operation=True),
     Integration("psycopg2", ("psycopg2", "psycopg2-binary"), "opentelemetry-instrumentation-psycopg2", "postgres",
-                modules=("psycopg2",)),
+                modules=("psycopg2",), records_operation_duration=True, span_name_is_operation=True),
     Integration("asyncpg", ("asyncpg",), "opentelemetry-instrumentation-asyncpg", "postgres",
-                modules=("asyncpg",)),
+                modules=("asyncpg",), span_name_is_operation=True),
     Integration("redis", ("redis",), "opentelemetry-instrumentation-redis", "redis",
                 modules=("redis",)),
     Integration("pymysql", ("pymysql",), "opentelemetry-instrumentation-pymysql", None,
-                modules=("pymysql",)),
+                modules=("pymysql",), records_operation_duration=True, span_name_is_operation=True),
     Integration("pymongo", ("pymongo",), "opentelemetry-instrumentation-pymongo", None,
                 modules=("pymongo",)),
     Integration("grpc_client", ("grpcio",), "opentelemetry-instrumentation-grpc", None,
@@ -156,18 +166,37 @@ class LoadOutcomes:
 
     instrumented: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # name -> why
+    waiting: set[str] = field(default_factory=set)  # applied on the library's first import
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def observed(self) -> bool:
+        """Whether the distro loaded instrumentations in this process at all."""
+        return bool(self.instrumented or self.failed or self.waiting)
+
+    def note_waiting(self, name: str) -> None:
+        with self._lock:
+            self.waiting.add(name)
 
     def note_instrumented(self, name: str) -> None:
         with self._lock:
+            self.waiting.discard(name)
             self.instrumented.append(name)
 
     def note_failed(self, name: str, why: str) -> None:
         with self._lock:
+            self.waiting.discard(name)
             self.failed[name] = why
 
 
 outcomes = LoadOutcomes()
+
+
+def database_scopes() -> tuple[frozenset[str], frozenset[str]]:
+    """Scopes of the database instrumentations that record their own operation duration, and of those whose
+    span name is the operation name (``db_metrics`` completes what they leave out)."""
+    return (frozenset(i.scope for i in INTEGRATIONS if i.records_operation_duration),
+            frozenset(i.scope for i in INTEGRATIONS if i.span_name_is_operation))
 
 
 def extras() -> dict[str, list[str]]:
