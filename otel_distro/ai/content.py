@@ -36,7 +36,7 @@ CONTENT_KEYS = frozenset({
     "gen_ai.request.messages", "gen_ai.response.messages", "gen_ai.embeddings.input",
 })
 CONTENT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.prompts", "llm.completions")
-_GENAI_MARKERS = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system")
+_GENAI_MARKERS = frozenset(("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system"))
 
 
 def is_content_key(key: str) -> bool:
@@ -110,7 +110,8 @@ class ContentPolicy:
 
 
 def is_genai(attributes: Mapping[str, Any] | None) -> bool:
-    return bool(attributes) and any(key in attributes for key in _GENAI_MARKERS)  # type: ignore[operator]
+    # One pass over the keys: a span's attribute map answers ``in`` for a missing key by raising KeyError inside.
+    return bool(attributes) and not _GENAI_MARKERS.isdisjoint(attributes)  # type: ignore[arg-type]
 
 
 class ContentSpanProcessor(SpanProcessor):
@@ -126,11 +127,14 @@ class ContentSpanProcessor(SpanProcessor):
             report_internal_error("ai.content_span", "the GenAI content policy was not applied to a span", err)
 
     def _apply(self, span: Any) -> None:
+        current = span.attributes
+        if not is_genai(current):
+            return  # every other span: one look at its attribute names (its events are never read)
         from otel_distro._sdk_private import ending_span
 
-        attributes = self.policy.attributes(span.attributes) if is_genai(span.attributes) else None
+        attributes = self.policy.attributes(current)
         events = None
-        if span.events and (attributes is not None or is_genai(span.attributes)):
+        if span.events:
             changed = [(e, self.policy.attributes(e.attributes)) for e in span.events]
             if any(new is not None for _, new in changed):
                 events = [e if new is None else Event(e.name, new, e.timestamp) for e, new in changed]

@@ -43,7 +43,7 @@ from opentelemetry import context as context_api
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind, StatusCode, TraceState, get_current_span
+from opentelemetry.trace import Link, SpanKind, StatusCode, TraceState
 from opentelemetry.util.types import Attributes
 
 from otel_distro._internal_errors import OnceWarnings, report_internal_error
@@ -60,6 +60,9 @@ _log = logging.getLogger("otel_distro")
 IN_API_CALL = context_api.create_key("otel_distro.ai.in_api_call")
 
 _START_KEYS = (semconv.OPERATION_NAME, semconv.PROVIDER_NAME, semconv.SYSTEM)
+# The same names as a set: a span's attribute map answers ``in`` for a missing key by raising KeyError inside,
+# so ordinary spans are told apart in one pass over their keys.
+_GENAI_KEYS = frozenset(_START_KEYS)
 # Scopes known to record gen_ai.client.token.usage themselves, when their meter cannot be inspected.
 _KNOWN_METRIC_SCOPES = frozenset({"opentelemetry.instrumentation.openai_v2",
                                   "opentelemetry.instrumentation.genai.openai",
@@ -194,38 +197,51 @@ class GenAISpanProcessor(SpanProcessor):
         self._scope_records_metrics: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._other_currency = OnceWarnings(_log)
+        self._ending_seen = False
 
     # ----------------------------------------------------------- per span
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            self._start(span, parent_context)
+            attrs = span.attributes
+            if attrs and not _GENAI_KEYS.isdisjoint(attrs):
+                self._start_call(span, parent_context, attrs)
+            else:
+                self._start_other(span)
         except Exception as err:
             report_internal_error("ai.span_start", "a span was not followed for GenAI cost", err)
 
-    def _start(self, span: Span, parent_context: Context | None) -> None:
+    def _parent_entry(self, span: Span) -> _Open | None:
+        parent = span.parent
+        return None if parent is None or parent.is_remote else self._open.get(parent.span_id)
+
+    def _start_other(self, span: Span) -> None:
+        """A span that is no GenAI call (yet): it shares its parent's record, or is a local root of its own."""
+        span_id = span.context.span_id
+        entry = self._parent_entry(span)
+        if entry is None:
+            self._keep(span_id, _Open(span, span_id, None, False, False, False))
+        else:
+            self._open[span_id] = entry
+
+    def _start_call(self, span: Span, parent_context: Context | None, attrs: Mapping[str, Any]) -> None:
         ctx = parent_context if parent_context is not None else context_api.get_current()
-        parent_context_ = get_current_span(ctx).get_span_context()
-        parent = None if parent_context_.is_remote else self._open.get(parent_context_.span_id)
-        attrs = span.attributes or {}
         operation = attrs.get(semconv.OPERATION_NAME)
-        genai = operation is not None or semconv.PROVIDER_NAME in attrs or semconv.SYSTEM in attrs
-        span_id = span.get_span_context().span_id
-        if not genai and parent is not None:
-            self._open[span_id] = parent  # an ordinary span: it shares its parent's root, agent and call
-            return
-        entry = _Open(span, span_id, parent, genai and operation not in semconv.NOT_INFERENCE,
-                      operation == "invoke_agent", genai and bool(ctx.get(IN_API_CALL)))
-        if genai:
-            scope = span.instrumentation_scope
-            entry.own_metrics = self._records_own_metrics(scope.name if scope is not None else "")
-        if genai and self._cost_keys:
+        span_id = span.context.span_id
+        entry = _Open(span, span_id, self._parent_entry(span), operation not in semconv.NOT_INFERENCE,
+                      operation == "invoke_agent", bool(ctx.get(IN_API_CALL)))
+        scope = span.instrumentation_scope
+        entry.own_metrics = self._records_own_metrics(scope.name if scope is not None else "")
+        if self._cost_keys:
             found = {}
             for key in self._cost_keys:
                 value = baggage.get_baggage(key, ctx)
                 if value is not None:
                     found[key] = value
             entry.extra = found or None
+        self._keep(span_id, entry)
+
+    def _keep(self, span_id: int, entry: _Open) -> None:
         if len(self._open) > 50_000:  # spans that never end must not leak
             self._open.clear()
         self._open[span_id] = entry
@@ -238,10 +254,12 @@ class GenAISpanProcessor(SpanProcessor):
 
     def _on_ending(self, span: Span) -> None:
         # Runs (SDK >= 1.44) before any processor's on_end: the span's own attributes can still be completed.
+        self._ending_seen = True
         self._finish(span, writable=True)
 
     def on_end(self, span: ReadableSpan) -> None:
-        self._finish(span, writable=False)
+        if not self._ending_seen:  # an SDK without the ending hook: the metrics only
+            self._finish(span, writable=False)
 
     def _finish(self, span: ReadableSpan, writable: bool) -> None:
         try:
@@ -250,6 +268,9 @@ class GenAISpanProcessor(SpanProcessor):
             if entry is None:
                 return
             attrs = span.attributes or {}
+            if _GENAI_KEYS.isdisjoint(attrs) and (entry.span_id != span_id or not (
+                    entry.inference or entry.calls or entry.agent is entry)):
+                return  # no GenAI call, and no sums to write: one look at the attribute names
             operation = attrs.get(semconv.OPERATION_NAME)
             if entry.span_id != span_id:  # an ordinary span sharing its parent's record, unless it said late
                 if not _announced_late(attrs, operation):
