@@ -80,10 +80,15 @@ def sdk_matches(histograms: Sequence[Any]) -> bool:
 def _record_direct(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]]]],
                    amounts: Sequence[float], key: Any, attributes: dict[str, Any]) -> None:
     known = sets.get(key)
-    if known is not None and _recordable(amounts):
+    if known is not None:
         consumer = histograms[0]._measurement_consumer
         # The SDK replaces its storage map when readers are added or removed: learn the set again then.
-        if known[0] is consumer._reader_storages and _enabled(histograms):
+        direct = known[0] is consumer._reader_storages
+        for histogram, amount in zip(histograms, amounts, strict=True):
+            # What the SDK would not aggregate as given (negative, infinite, NaN), or a disabled instrument.
+            if not (amount >= 0 and amount != math.inf and histogram._is_enabled()):
+                direct = False
+        if direct:
             context = get_current()
             now = time_ns()
             exemplar_filter = consumer._sdk_config.exemplar_filter
@@ -102,21 +107,6 @@ def _record_direct(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[li
     _record_public(histograms, sets, amounts, key, attributes)
     if len(sets) < MAX_SETS:
         LEARN(histograms, sets, key, attributes)
-
-
-def _recordable(amounts: Sequence[float]) -> bool:
-    """Whether the SDK would aggregate every amount as given (not negative, not infinite, not NaN)."""
-    for amount in amounts:
-        if not (amount >= 0 and amount != math.inf):
-            return False
-    return True
-
-
-def _enabled(histograms: Sequence[Any]) -> bool:
-    for histogram in histograms:
-        if not histogram._is_enabled():
-            return False
-    return True
 
 
 def _record_public(histograms: Sequence[Any], sets: dict[Any, Any], amounts: Sequence[float], key: Any,
