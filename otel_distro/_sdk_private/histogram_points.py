@@ -23,11 +23,14 @@ from time import time_ns
 from typing import Any
 
 from opentelemetry.context import get_current
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, AlwaysOnExemplarFilter, TraceBasedExemplarFilter
 
 from otel_distro._sdk_private import FastPath
 
 # Attribute sets remembered per histogram; more go through Histogram.record.
 MAX_SETS = 1024
+# The SDK's exemplar filters that decide from the context alone, not from the amount: asked once per request.
+_FILTERS_BY_CONTEXT = frozenset((AlwaysOnExemplarFilter, AlwaysOffExemplarFilter, TraceBasedExemplarFilter))
 
 
 class _Point:
@@ -77,20 +80,29 @@ def sdk_matches(histograms: Sequence[Any]) -> bool:
 def _record_direct(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]]]],
                    amounts: Sequence[float], key: Any, attributes: dict[str, Any]) -> None:
     known = sets.get(key)
-    if known is not None and all(amount >= 0 and amount != math.inf for amount in amounts):
+    if known is not None:
         consumer = histograms[0]._measurement_consumer
         # The SDK replaces its storage map when readers are added or removed: learn the set again then.
-        if known[0] is consumer._reader_storages and all(histogram._is_enabled() for histogram in histograms):
+        direct = known[0] is consumer._reader_storages
+        for histogram, amount in zip(histograms, amounts, strict=True):
+            # What the SDK would not aggregate as given (negative, infinite, NaN), or a disabled instrument.
+            if not (amount >= 0 and amount != math.inf and histogram._is_enabled()):
+                direct = False
+        if direct:
             context = get_current()
             now = time_ns()
-            should_sample = consumer._sdk_config.exemplar_filter.should_sample
+            exemplar_filter = consumer._sdk_config.exemplar_filter
+            sample = None
+            if type(exemplar_filter) in _FILTERS_BY_CONTEXT:
+                sample = exemplar_filter.should_sample(amounts[0], now, attributes, context)
             # Every point is made before any is aggregated: a failure on the way leaves nothing counted twice.
-            points = [(_Point(amount, now, histogram, context, attributes),
-                       should_sample(amount, now, attributes, context), aggregations)
+            points = [(_Point(amount, now, histogram, context, attributes), aggregations,
+                       sample if sample is not None
+                       else exemplar_filter.should_sample(amount, now, attributes, context))
                       for histogram, amount, aggregations in zip(histograms, amounts, known[1], strict=True)]
-            for point, sample, aggregations in points:
+            for point, aggregations, sampled in points:
                 for aggregation in aggregations:
-                    aggregation.aggregate(point, sample)
+                    aggregation.aggregate(point, sampled)
             return
     _record_public(histograms, sets, amounts, key, attributes)
     if len(sets) < MAX_SETS:

@@ -22,6 +22,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.trace import Event, SpanProcessor
 
 from otel_distro._internal_errors import report_internal_error
+from otel_distro._sdk_private import span_attributes
 
 OFF, REDACTED, FULL = "off", "redacted", "full"
 MARKER = "otel_distro.gen_ai.content"
@@ -122,17 +123,16 @@ class ContentSpanProcessor(SpanProcessor):
 
     def _on_ending(self, span: Any) -> None:
         try:
+            if not is_genai(span_attributes.READ(span)):
+                return  # every other span: one look at its attribute names (its events are never read)
             self._apply(span)
         except Exception as err:
             report_internal_error("ai.content_span", "the GenAI content policy was not applied to a span", err)
 
     def _apply(self, span: Any) -> None:
-        current = span.attributes
-        if not is_genai(current):
-            return  # every other span: one look at its attribute names (its events are never read)
         from otel_distro._sdk_private import ending_span
 
-        attributes = self.policy.attributes(current)
+        attributes = self.policy.attributes(span.attributes)
         events = None
         if span.events:
             changed = [(e, self.policy.attributes(e.attributes)) for e in span.events]
@@ -141,6 +141,7 @@ class ContentSpanProcessor(SpanProcessor):
         if (attributes is not None or events is not None) and not ending_span.rewrite(span, attributes, events):
             report_internal_error("ai.content_rewrite", "GenAI span content is exported as captured: the SDK's "
                                   "span internals are not as tested (OTEL_DISTRO_AI_CONTENT not applied to spans)")
+
 
 class ContentLogProcessor(LogRecordProcessor):
     """Applies the policy to log records that are GenAI events or carry content attributes (a LogRecordProcessor).
