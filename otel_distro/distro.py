@@ -16,6 +16,7 @@ import wrapt
 from opentelemetry.instrumentation.distro import BaseDistro
 
 from otel_distro import configurator, settings
+from otel_distro._sdk_private import instrumentor_checks
 from otel_distro.integrations import registry
 from otel_distro.integrations.registry import excluded_urls_pattern
 
@@ -41,6 +42,8 @@ def instrumentor_options(name: str, chosen: settings.Settings) -> dict[str, Any]
 
 class OtelDistro(BaseDistro):
     def _configure(self, **kwargs: Any) -> None:
+        # Runs before opentelemetry-instrument's loader: libraries not imported yet are checked on that import.
+        instrumentor_checks.defer_unimported_checks()
         if settings.hook_inherited_unconfigured():
             return  # the configurator stays quiet too
         settings.claim_hook()
@@ -96,6 +99,8 @@ def _load_and_apply(entry_point: Any, kwargs: dict[str, Any]) -> None:
         if name in _instrumented:
             return
         _instrumented.add(name)
+    if _refused_now(entry_point):
+        return
     chosen = telemetry.settings
     integration = registry.BY_NAME.get(name)
     try:
@@ -110,3 +115,19 @@ def _load_and_apply(entry_point: Any, kwargs: dict[str, Any]) -> None:
         why = f"{type(err).__name__}: {err}"
         registry.outcomes.note_failed(name, why)
         _log.warning("otel-distro: instrumentation %r skipped: %s", name, why)
+
+
+def _refused_now(entry_point: Any) -> bool:
+    """The requirement check the loader deferred to this first import: a refused library version is said once, as
+    the loader would have at start-up, and the instrumentation is not applied."""
+    conflict = instrumentor_checks.deferred_conflict(getattr(entry_point, "dist", None))
+    if conflict is None:
+        return False
+    from otel_distro.integrations.states import describe_conflict
+
+    why = describe_conflict(conflict)
+    if why is None:  # its library is not installed as a distribution: nothing it could instrument
+        return True
+    registry.outcomes.note_refused(entry_point.name, why)
+    _log.error("otel-distro: instrumentation %r not applied: %s", entry_point.name, why)
+    return True

@@ -19,6 +19,16 @@ pytestmark = pytest.mark.integration
 REFUSED_SQLALCHEMY = "sqlalchemy>=2.1,<2.2"
 
 
+@pytest.fixture
+def refused_sqlalchemy(tmp_path: Path) -> Path:
+    """A directory holding that SQLAlchemy, to put first on PYTHONPATH."""
+    site = tmp_path / "site"
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                                REFUSED_SQLALCHEMY], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    return site
+
+
 def _doctor(env: dict[str, str], *args: str, hook: bool = False) -> tuple[subprocess.CompletedProcess, dict]:
     argv = [str(BIN / "otel-distro"), "doctor", "--json", *args]
     if hook:
@@ -62,13 +72,9 @@ def test_under_opentelemetry_instrument_the_outcomes_of_that_process_are_shown(r
 
 
 @pytest.mark.timeout(600)
-def test_a_library_version_its_instrumentation_refuses_is_shown_with_the_reason(receiver, tmp_path: Path) -> None:
-    newer = tmp_path / "site"
-    installed = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(newer),
-                                REFUSED_SQLALCHEMY], capture_output=True, text=True, timeout=300)
-    assert installed.returncode == 0, installed.stderr
+def test_a_library_version_its_instrumentation_refuses_is_shown_with_the_reason(receiver, refused_sqlalchemy) -> None:
     env = telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop")
-    env["PYTHONPATH"] = f"{newer}:{env['PYTHONPATH']}"  # found before the venv's SQLAlchemy 2.0
+    env["PYTHONPATH"] = f"{refused_sqlalchemy}:{env['PYTHONPATH']}"  # found before the venv's SQLAlchemy 2.0
     for hook in (False, True):
         done, report = _doctor(env, "--app", "sqlalchemy", hook=hook)
         assert done.returncode == 1, done.stdout  # a refusal is a problem
@@ -78,5 +84,26 @@ def test_a_library_version_its_instrumentation_refuses_is_shown_with_the_reason(
         assert sqlalchemy["detail"].startswith('it only instruments "sqlalchemy<2.1.0,>=1.0.0')
         assert f'the installed "{sqlalchemy["library"]}" falls outside that range' in sqlalchemy["detail"]
         assert report["integrations_observed"] is hook
-    # the service that loaded it says so too, on stderr
-    assert 'sqlalchemy only instruments "sqlalchemy<2.1.0' in done.stderr
+    # the service that imported it says so too, on stderr
+    assert "instrumentation 'sqlalchemy' not applied: it only instruments \"sqlalchemy<2.1.0" in done.stderr
+
+
+@pytest.mark.timeout(600)
+def test_a_refused_version_is_checked_and_said_on_the_first_import_only(receiver, refused_sqlalchemy) -> None:
+    env = {**telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop"), "OTEL_DISTRO_LOG_FORMAT": "json"}
+    env["PYTHONPATH"] = f"{refused_sqlalchemy}:{env['PYTHONPATH']}"
+
+    def service(code: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, "-c", code], env=env,
+                              capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+    unused = service("print('served')")
+    assert unused.returncode == 0 and "served" in unused.stdout
+    assert "sqlalchemy" not in unused.stderr  # never imported: its instrumentation's metadata is never read
+    used = service("import sqlalchemy\n"
+                   "from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor\n"
+                   "print('instrumented' if SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry else 'left')")
+    assert used.returncode == 0 and used.stdout.split() == ["left"]
+    refusals = [json.loads(line) for line in used.stderr.splitlines()
+                if line.startswith("{") and "instrumentation 'sqlalchemy' not applied" in line]
+    assert len(refusals) == 1 and refusals[0]["level"] == "ERROR"

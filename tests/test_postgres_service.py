@@ -1,7 +1,8 @@
 """A real FastAPI service on a real PostgreSQL server, under opentelemetry-instrument with the distro: psycopg and
 asyncpg queries become database CLIENT spans with the stable conventions, their durations become
-``db.client.operation.duration``, SQLAlchemy's pool over psycopg reports its connections, and the query text leaves
-the process redacted."""
+``db.client.operation.duration`` (each counted once), a statement through SQLAlchemy is one span (SQLAlchemy's, the
+driver's instrumentation quiet inside it), SQLAlchemy's pool reports its connections, and the query text leaves the
+process redacted."""
 
 from __future__ import annotations
 
@@ -57,6 +58,20 @@ def _statements(spans: list) -> set[str]:
     return {s.attributes.get("db.query.text") for s in spans}
 
 
+def _counts(receiver) -> dict[tuple, int]:
+    """PostgreSQL operations in db.client.operation.duration so far: the latest (cumulative) export of each scope,
+    summed, by operation, namespace and port."""
+    latest = {m.scope: m for m in receiver.metric("db.client.operation.duration")}
+    counted: dict[tuple, int] = {}
+    for metric in latest.values():
+        assert metric.unit == "s"
+        for point in metric.points:
+            if point.attributes.get("db.system.name") == "postgresql":
+                key = tuple(point.attributes.get(k) for k in ("db.operation.name", "db.namespace", "server.port"))
+                counted[key] = counted.get(key, 0) + point.count
+    return counted
+
+
 @pytest.mark.timeout(300)
 def test_psycopg_and_asyncpg_queries_are_spans_with_the_stable_database_conventions(
         receiver, service, postgres) -> None:
@@ -81,43 +96,48 @@ def test_psycopg_and_asyncpg_queries_are_spans_with_the_stable_database_conventi
     assert not any("hunter2" in str(s.attributes) or "alice@" in str(s.attributes)
                    for s in receiver.spans())
 
-    def counts() -> dict[tuple, int]:
-        """Operations counted so far: the latest (cumulative) export of each scope, summed."""
-        latest = {m.scope: m for m in receiver.metric("db.client.operation.duration")}
-        counted: dict[tuple, int] = {}
-        for metric in latest.values():
-            assert metric.unit == "s"
-            for point in metric.points:
-                if point.attributes.get("db.system.name") == "postgresql":
-                    key = tuple(point.attributes.get(k) for k in ("db.operation.name", "db.namespace", "server.port"))
-                    counted[key] = counted.get(key, 0) + point.count
-        return counted
-
     select, update = ("SELECT", "shop", postgres.port), ("UPDATE", "shop", postgres.port)
-    receiver.wait_for(lambda: counts().get(select, 0) >= 2 and update in counts(), what="the queries' durations")
+    receiver.wait_for(lambda: _counts(receiver).get(select, 0) >= 2 and update in _counts(receiver),
+                      what="the queries' durations")
     time.sleep(1.5)  # a second count of one operation would be in the next exports
     # one SELECT through each driver, each counted once (psycopg's instrumentation records its own)
-    assert counts()[select] == 2 and counts()[update] == 1
+    assert _counts(receiver)[select] == 2 and _counts(receiver)[update] == 1
 
 
 @pytest.mark.timeout(300)
-def test_sqlalchemys_pool_over_psycopg_reports_its_connections(receiver, service, postgres) -> None:
+def test_a_statement_through_sqlalchemy_is_one_span_and_its_pools_report_their_connections(
+        receiver, service, postgres) -> None:
     for _ in range(3):
         assert http_get(service + "/pool/accounts") == 200
+    assert http_get(service + "/async-pool/accounts") == 200
 
-    def pool_points() -> list:
-        return [(m.name, p) for m in receiver.metrics() if m.name.startswith("db.client.connection")
-                for p in m.points if str(postgres.port) in str(p.attributes)]
+    def usage() -> set:
+        return {(p.attributes["pool.name"], p.attributes["state"])
+                for m in receiver.metric("db.client.connections.usage")
+                for p in m.points if str(postgres.port) in str(p.attributes.get("pool.name"))}
 
-    receiver.wait_for(pool_points, what="the pool's connection metrics")
-    # contrib's SQLAlchemy instrumentation (0.66) offers the pool's connections by state, under its older name
-    usage = {(p.attributes["pool.name"], p.attributes["state"]) for name, p in pool_points()
-             if name == "db.client.connections.usage"}
-    assert usage == {(f"postgresql+psycopg://127.0.0.1:{postgres.port}/shop", "idle"),
-                     (f"postgresql+psycopg://127.0.0.1:{postgres.port}/shop", "used")}
-    selects = [s for s in _clients_under(receiver, "/pool/accounts")
-               if s.scope == "opentelemetry.instrumentation.sqlalchemy"
-               and s.attributes.get("db.query.text") == "SELECT count(*) FROM accounts"]
-    assert len(selects) == 3
+    # contrib's SQLAlchemy instrumentation (0.66) offers the pools' connections by state, under its older name
+    expected = {(f"postgresql+{driver}://127.0.0.1:{postgres.port}/shop", state)
+                for driver in ("psycopg", "asyncpg") for state in ("idle", "used")}
+    receiver.wait_for(lambda: usage() == expected, what="both pools' connection metrics")
+
+    def counted() -> list:
+        return [s for s in _clients_under(receiver, "/pool/accounts")
+                if s.attributes.get("db.query.text") == "SELECT count(*) FROM accounts"]
+
+    receiver.wait_for(lambda: len(counted()) >= 3, what="the three statements' spans")
+    time.sleep(1)  # a driver's span of the same statement would be in the same or the next export
+    # one span per statement: SQLAlchemy's; psycopg's instrumentation stays quiet inside it
+    assert {s.scope for s in counted()} == {"opentelemetry.instrumentation.sqlalchemy"} and len(counted()) == 3
     assert all(s.attributes["db.system.name"] == "postgresql" and s.attributes["db.namespace"] == "shop"
-               and s.attributes["server.port"] == postgres.port for s in selects)
+               and s.attributes["db.operation.name"] == "SELECT" and s.attributes["server.port"] == postgres.port
+               for s in counted())
+    # the same over asyncpg (SQLAlchemy's asyncio extension)
+    receiver.wait_for(lambda: _clients_under(receiver, "/async-pool/accounts"), what="the async statement's span")
+    (newest,) = [s for s in _clients_under(receiver, "/async-pool/accounts")
+                 if s.attributes.get("db.query.text") == "SELECT max(id) FROM accounts"]
+    assert newest.scope == "opentelemetry.instrumentation.sqlalchemy"
+    select = ("SELECT", "shop", postgres.port)
+    receiver.wait_for(lambda: _counts(receiver).get(select, 0) >= 4, what="the statements' durations")
+    time.sleep(1.5)  # a second count of one statement would be in the next exports
+    assert _counts(receiver)[select] == 4

@@ -125,7 +125,7 @@ INTEGRATIONS: tuple[Integration, ...] = (
     Integration("aiohttp-client", ("aiohttp",), "opentelemetry-instrumentation-aiohttp-client", "http-clients",
                 modules=("aiohttp",)),
     Integration("sqlalchemy", ("sqlalchemy",), "opentelemetry-instrumentation-sqlalchemy", "sqlalchemy",
-                modules=("sqlalchemy",)),
+                after=_after("otel_distro.integrations.sqlalchemy"), modules=("sqlalchemy",)),
     Integration("psycopg", ("psycopg",), "opentelemetry-instrumentation-psycopg", "postgres",
                 modules=("psycopg",), records_operation_duration=True, span_name_is_operation=True),
     Integration("psycopg2", ("psycopg2", "psycopg2-binary"), "opentelemetry-instrumentation-psycopg2", "postgres",
@@ -167,12 +167,13 @@ class LoadOutcomes:
     instrumented: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # name -> why
     waiting: set[str] = field(default_factory=set)  # applied on the library's first import
+    refused: dict[str, str] = field(default_factory=dict)  # name -> why (checked on that first import)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def observed(self) -> bool:
         """Whether the distro loaded instrumentations in this process at all."""
-        return bool(self.instrumented or self.failed or self.waiting)
+        return bool(self.instrumented or self.failed or self.waiting or self.refused)
 
     def note_waiting(self, name: str) -> None:
         with self._lock:
@@ -187,6 +188,11 @@ class LoadOutcomes:
         with self._lock:
             self.waiting.discard(name)
             self.failed[name] = why
+
+    def note_refused(self, name: str, why: str) -> None:
+        with self._lock:
+            self.waiting.discard(name)
+            self.refused[name] = why
 
 
 outcomes = LoadOutcomes()

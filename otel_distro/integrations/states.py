@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from importlib.metadata import Distribution, PackageNotFoundError, entry_points, version
 
 from otel_distro.integrations import registry
@@ -58,7 +59,12 @@ def refusal(name: str) -> str | None:
     from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
 
     distribution = _instrumentor_distributions().get(name)
-    conflict = get_dist_dependency_conflicts(distribution) if distribution is not None else None
+    return describe_conflict(get_dist_dependency_conflicts(distribution)) if distribution is not None else None
+
+
+def describe_conflict(conflict: Any) -> str | None:
+    """What a dependency conflict of an instrumentation says, when it is a refused version; None when there is no
+    conflict or the library is not installed at all (nothing to refuse)."""
     if conflict is None:
         return None
     if conflict.found:
@@ -68,7 +74,7 @@ def refusal(name: str) -> str | None:
     if found_any:
         return (f'it only instruments one of "{", ".join(map(str, conflict.required_any))}", but the installed '
                 f'"{", ".join(map(str, found_any))}" fall outside that range')
-    return None  # the library is not installed at all: nothing to refuse
+    return None
 
 
 def _library(integration: registry.Integration, found: Callable[[str], str | None]) -> str:
@@ -88,6 +94,8 @@ def _loaded_state(integration: registry.Integration, outcomes: registry.LoadOutc
         return DISABLED, "named in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
     if not outcomes.observed:
         return WAITING, f"applied on the first import of {modules}"
+    if name in outcomes.refused:
+        return REFUSED, outcomes.refused[name]
     if name in outcomes.failed:
         return FAILED, outcomes.failed[name]
     if name in outcomes.instrumented:

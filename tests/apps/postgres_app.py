@@ -1,4 +1,5 @@
-"""A FastAPI service on PostgreSQL through both drivers the ``postgres`` extra instruments, and SQLAlchemy's pool.
+"""A FastAPI service on PostgreSQL through both drivers the ``postgres`` extra instruments, and SQLAlchemy's pools
+over each.
 
 ``PG_DSN`` names the database. Nothing here mentions OpenTelemetry: the spans and metrics come from
 ``opentelemetry-instrument`` with the distro.
@@ -14,12 +15,14 @@ import asyncpg
 import psycopg
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 DSN = os.environ["PG_DSN"]
 # A literal secret and e-mail in the statement text: what the redaction must catch on the way out.
 CLOSE_ACCOUNT = "UPDATE accounts SET password = 'hunter2' WHERE email = 'alice@example.com'"
 
 pool = create_engine(DSN.replace("postgresql://", "postgresql+psycopg://"), pool_size=2, max_overflow=0)
+async_pool = create_async_engine(DSN.replace("postgresql://", "postgresql+asyncpg://"), pool_size=2, max_overflow=0)
 
 
 @asynccontextmanager
@@ -56,3 +59,10 @@ def with_pool() -> dict:
     with pool.connect() as connection:
         count = connection.execute(text("SELECT count(*) FROM accounts")).scalar_one()
     return {"count": count}
+
+
+@app.get("/async-pool/accounts")
+async def with_async_pool() -> dict:
+    async with async_pool.connect() as connection:
+        newest = (await connection.execute(text("SELECT max(id) FROM accounts"))).scalar_one()
+    return {"newest": newest}
