@@ -32,14 +32,15 @@ def variants() -> dict[str, Callable[[], None]]:
     histogram = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter("bench").create_histogram(
         "d", unit="s")
     sets: dict = {}
-    histogram_points.RECORD(histogram, sets, 0.01, POINT_KEY, POINT_ATTRIBUTES)  # the SDK records, the set is learnt
+    histograms = (histogram,)
+    histogram_points.RECORD(histograms, sets, (0.01,), POINT_KEY, POINT_ATTRIBUTES)  # the SDK records, the set is learnt
     return {
         "span start, direct": lambda: server_span._start_lean(tracer, "GET", None, SPAN_ATTRIBUTES).end(),
         "span start, guarded": lambda: server_span.START(tracer, "GET", None, SPAN_ATTRIBUTES).end(),
         "histogram point, direct": lambda: histogram_points._record_direct(
-            histogram, sets, 0.01, POINT_KEY, POINT_ATTRIBUTES),
+            histograms, sets, (0.01,), POINT_KEY, POINT_ATTRIBUTES),
         "histogram point, guarded": lambda: histogram_points.RECORD(
-            histogram, sets, 0.01, POINT_KEY, POINT_ATTRIBUTES),
+            histograms, sets, (0.01,), POINT_KEY, POINT_ATTRIBUTES),
     }
 
 

@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     doctor = commands.add_parser("doctor", help="show the effective configuration and its problems")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     doctor.add_argument("--app", metavar="MODULE", help="import this module first, as the service would")
-    doctor.add_argument("--probe-timeout", type=float, default=2.0, help="seconds for the OTLP probe")
+    doctor.add_argument("--probe-timeout", type=float, default=2.0, help="seconds for the OTLP and OpAMP probes")
     verify = commands.add_parser("verify", help="deployment gate: readiness, metrics, latency, errors")
     verify.add_argument("url", help="base URL of the service, e.g. http://canary:8000")
     verify.add_argument("--path", dest="paths", action="append", default=None,

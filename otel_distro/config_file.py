@@ -12,8 +12,12 @@ the schema's extension point for distributions::
 
 (:mod:`otel_distro.settings` reads that section; its values win over the ``OTEL_DISTRO_*`` variables). What
 the distro adds to every pipeline still applies to what the file builds: the redaction wraps each exporter and
-the OTLP exporters' connections are dropped in forked children (:mod:`otel_distro._sdk_private.declarative`);
-the configurator adds the GenAI processor and sampler, the log bridge, process metrics and its fork handling.
+the OTLP exporters' connections are dropped in forked children, and the distro's views (seconds-shaped
+buckets) follow the file's, each leaving alone the instruments a view of the file selects
+(:mod:`otel_distro._sdk_private.declarative`); the file's resource is laid over the distro's own attributes
+(:func:`otel_distro.resource.under_file`: the file's win); the configurator adds the GenAI processor and sampler,
+the log bridge, process metrics and its fork handling. ``otel_distro.configure(config_file=...)`` reads a file
+the same way.
 
 A file that cannot be used raises :class:`ConfigFileError` with a one-line reason; the settings report it and
 the service runs on the environment's settings (``OTEL_DISTRO_STRICT=true``: exit status 2).
@@ -120,7 +124,8 @@ def build(chosen: Settings) -> Built:
         create_tracer_provider,
     )
 
-    from otel_distro import forksafe, logs, redaction
+    from otel_distro import forksafe, logs, metrics, redaction
+    from otel_distro import resource as resource_
     from otel_distro._sdk_private import declarative
 
     model = chosen.declarative.model
@@ -128,7 +133,7 @@ def build(chosen: Settings) -> Built:
     made: list[Any] = []
     with _package_quiet():
         try:
-            resource = create_resource(model.resource)
+            resource = resource_.under_file(chosen, create_resource(model.resource))
             made.append(create_tracer_provider(model.tracer_provider, resource, model.attribute_limits))
             made.append(create_meter_provider(model.meter_provider, resource))
             made.append(create_logger_provider(model.logger_provider, resource, model.attribute_limits))
@@ -147,7 +152,8 @@ def build(chosen: Settings) -> Built:
             logs.leading_processors(chosen))
         declarative.adopt_meter_provider(
             meter_provider, lambda e: redaction.wrap_metric_exporter(forksafe.track(e), redactor),
-            lambda reader: redaction.redact_pull_reader(reader, redactor))
+            lambda reader: redaction.redact_pull_reader(reader, redactor), metrics.views())
+        metrics.quiet_same_name_in_other_scopes()
     except declarative.Unusable as err:
         _shut(made)
         raise ConfigFileError(f"{err}: its exporters could not be given the distro's redaction") from None
@@ -162,23 +168,57 @@ def _shut(providers: list[Any]) -> None:
             pass
 
 
-def _exporter_text(exporter: Any) -> str:
+class Exporter(NamedTuple):
+    """One exporter the file declares."""
+
+    section: str  # tracer_provider, meter_provider, logger_provider
+    stage: str  # batch, simple, periodic, pull
+    name: str  # otlp_http, console, ... or a plugin's name
+    endpoint: str | None
+    plugin: bool  # a name the schema does not know: an installed package's entry point must provide it
+
+
+_SECTIONS = (("tracer_provider", "processors"), ("meter_provider", "readers"), ("logger_provider", "processors"))
+_STAGES = ("batch", "simple", "periodic", "pull")
+_PLUGIN_GROUPS = {"tracer_provider": "opentelemetry_traces_exporter",
+                  "meter_provider": "opentelemetry_metrics_exporter",
+                  "logger_provider": "opentelemetry_logs_exporter", "pull": "opentelemetry_pull_metric_exporter"}
+
+
+def _exporter(section: str, stage: str, exporter: Any) -> Exporter:
     for name, value in vars(exporter).items():
         if value is not None and name != "additional_properties":
-            endpoint = getattr(value, "endpoint", None)
-            return f"{name} {endpoint}" if endpoint else name
-    return ", ".join(getattr(exporter, "additional_properties", None) or {}) or "?"
+            return Exporter(section, stage, name, getattr(value, "endpoint", None), plugin=False)
+    plugins = getattr(exporter, "additional_properties", None) or {}
+    return Exporter(section, stage, ", ".join(plugins) or "?", None, plugin=bool(plugins))
 
 
-def _pipeline_text(section: Any, items: str) -> str:
-    if section is None:
+def exporters(loaded: FileConfig) -> list[Exporter]:
+    """Every exporter of the file's providers, in the file's order."""
+    found = []
+    for section_name, items in _SECTIONS:
+        section = getattr(loaded.model, section_name)
+        for item in (getattr(section, items) or ()) if section is not None else ():
+            for stage in _STAGES:
+                built = getattr(item, stage, None)
+                if built is not None:
+                    found.append(_exporter(section_name, stage, built.exporter))
+    return found
+
+
+def missing_plugins(loaded: FileConfig) -> list[Exporter]:
+    """Exporters named by the file that no installed package provides: building the file would fail."""
+    from importlib.metadata import entry_points
+
+    return [e for e in exporters(loaded) if e.plugin and not entry_points(
+        group=_PLUGIN_GROUPS["pull" if e.stage == "pull" else e.section], name=e.name)]
+
+
+def _pipeline_text(loaded: FileConfig, section_name: str) -> str:
+    if getattr(loaded.model, section_name) is None:
         return "(absent: nothing exported)"
-    parts = []
-    for item in getattr(section, items) or ():
-        for kind in ("batch", "simple", "periodic", "pull"):
-            stage = getattr(item, kind, None)
-            if stage is not None:
-                parts.append(f"{kind} -> {_exporter_text(stage.exporter)}")
+    parts = [f"{e.stage} -> {e.name} {e.endpoint}" if e.endpoint else f"{e.stage} -> {e.name}"
+             for e in exporters(loaded) if e.section == section_name]
     return "; ".join(parts) or "(no processors)"
 
 
@@ -188,9 +228,7 @@ def describe(loaded: FileConfig) -> list[tuple[str, str]]:
     attributes = {a.name: a.value for a in (model.resource.attributes or ())} if model.resource else {}
     return [
         ("resource", ", ".join(f"{k}={v}" for k, v in attributes.items()) or "(SDK defaults)"),
-        ("tracer_provider", _pipeline_text(model.tracer_provider, "processors")),
-        ("meter_provider", _pipeline_text(model.meter_provider, "readers")),
-        ("logger_provider", _pipeline_text(model.logger_provider, "processors")),
+        *((name, _pipeline_text(loaded, name)) for name, _ in _SECTIONS),
         ("propagator", "(SDK defaults)" if model.propagator is None else
          ",".join(model.propagator.composite_list.split(",")) if model.propagator.composite_list else "composite"),
     ]

@@ -73,6 +73,8 @@ def configure(*, service_name: str | None = None,
     as ``OTEL_METRICS_EXPORTER=prometheus``; a list for several); an invalid one is reported on one line naming
     it and ignored (OTEL_DISTRO_STRICT=true: exit 2). Other keyword names are the fields of
     :class:`otel_distro.settings.Settings`; an argument left ``None`` keeps the environment's value.
+    ``config_file="otel.yaml"`` builds the providers from that declarative configuration file exactly as
+    ``OTEL_CONFIG_FILE`` would (the other arguments still win over it).
     """
     named = {"service_name": service_name, "traces_exporter": traces_exporter,
              "metrics_exporter": metrics_exporter, "logs_exporter": logs_exporter, "otlp_endpoint": otlp_endpoint,
@@ -83,7 +85,7 @@ def configure(*, service_name: str | None = None,
         if _configured:
             _log.debug("otel-distro: configure() called again; keeping the first configuration")
             return _telemetry
-        chosen = settings.load()
+        chosen = settings.load(config_file=_file_argument(overrides))
         if overrides:
             chosen = chosen.with_overrides(**overrides)
         _configured = True
@@ -96,6 +98,14 @@ def configure(*, service_name: str | None = None,
             report_internal_error("configure", "telemetry setup failed, the service runs without it", err)
             return None
         return _telemetry
+
+
+def _file_argument(overrides: dict[str, Any]) -> str | None:
+    """``configure(config_file=...)``: read as OTEL_CONFIG_FILE would be, before the other arguments."""
+    path = overrides.pop("config_file", None)
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"otel_distro.configure(config_file=...) takes a path, not {type(path).__name__}")
+    return None if path is None else os.fspath(path)
 
 
 @dataclass

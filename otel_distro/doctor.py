@@ -85,11 +85,39 @@ def configuration_rows(chosen: settings_.Settings) -> list[dict[str, str]]:
     return rows
 
 
+def _variable_problems(chosen: settings_.Settings) -> list[settings_.Problem]:
+    """The problems check_variables reports: a refused configuration file is check_config_file's."""
+    return [p for p in chosen.problems if not (p.env == "OTEL_CONFIG_FILE" and chosen.declarative is None)]
+
+
 def check_variables(chosen: settings_.Settings) -> Iterable[Finding]:
-    if not chosen.problems:
+    problems = _variable_problems(chosen)
+    if not problems:
         yield Finding("variables", True, "every variable is valid")
-    for problem in chosen.problems:
+    for problem in problems:
         yield Finding("variables", False, problem.message.removeprefix("otel-distro: "))
+
+
+def check_config_file(chosen: settings_.Settings) -> Iterable[Finding]:
+    """Whether the configuration file is used, and where it sends telemetry."""
+    if not chosen.config_file:
+        return
+    if chosen.declarative is None:
+        refused = next((p.detail for p in chosen.problems if p.env == "OTEL_CONFIG_FILE"), "")
+        yield Finding("config file", False, f"refused: {refused}")
+        return
+    from otel_distro import config_file
+
+    loaded = chosen.declarative
+    missing = config_file.missing_plugins(loaded)
+    for exporter in missing:
+        yield Finding("config file", False, f"{loaded.path}: {exporter.section} names the exporter "
+                                            f"{exporter.name!r}, which no installed package provides: the service "
+                                            "will refuse the file and run on the environment's settings")
+    if not missing:
+        sent = [f"{e.section.removesuffix('_provider')} -> {e.name}" + (f" {e.endpoint}" if e.endpoint else "")
+                for e in config_file.exporters(loaded)]
+        yield Finding("config file", True, f"{loaded.path} loaded; exporters: {'; '.join(sent) or 'none'}")
 
 
 def check_service_name(chosen: settings_.Settings) -> Iterable[Finding]:
@@ -138,12 +166,21 @@ def probe_otlp(endpoint: str, timeout: float) -> tuple[bool, str]:
     return False, f"a test span could not be delivered to {endpoint} within {timeout:g}s"
 
 
-def check_otlp(chosen: settings_.Settings, timeout: float) -> Iterable[Finding]:
+def _traces_endpoints(chosen: settings_.Settings) -> list[str]:
+    """Where spans go over OTLP/HTTP: the configuration file's exporters when it is used, else the variables'."""
+    if chosen.declarative is not None:
+        from otel_distro import config_file
+
+        return list(dict.fromkeys(e.endpoint for e in config_file.exporters(chosen.declarative)
+                                  if e.section == "tracer_provider" and e.name == "otlp_http" and e.endpoint))
     exporters = chosen.traces_exporter + chosen.metrics_exporter + chosen.logs_exporter
-    if chosen.declarative is not None or "otlp" not in exporters:
-        return
-    ok, message = probe_otlp(chosen.signal_endpoint("traces"), timeout)
-    yield Finding("otlp endpoint", ok, message)
+    return [chosen.signal_endpoint("traces")] if "otlp" in exporters else []
+
+
+def check_otlp(chosen: settings_.Settings, timeout: float) -> Iterable[Finding]:
+    for endpoint in _traces_endpoints(chosen):
+        ok, message = probe_otlp(endpoint, timeout)
+        yield Finding("otlp endpoint", ok, message)
 
 
 def check_opamp(chosen: settings_.Settings, installed: Callable[[str], bool] = _installed) -> Iterable[Finding]:
@@ -155,6 +192,35 @@ def check_opamp(chosen: settings_.Settings, installed: Callable[[str], bool] = _
         return
     yield Finding("opamp", True, f"reports to {chosen.opamp_endpoint} every {chosen.opamp_interval_s:g} s; "
                                  f"changeable live: {', '.join(settings_.LIVE_FIELDS)}")
+
+
+def _opamp_failure(err: BaseException, timeout: float) -> str:
+    import urllib.error
+
+    if isinstance(err, urllib.error.HTTPError):
+        return f"reachable, but answers HTTP {err.code} {err.reason}: not an OpAMP endpoint?"
+    if isinstance(err, urllib.error.URLError) and not isinstance(err.reason, TimeoutError):
+        return f"not reachable ({err.reason})"
+    if isinstance(err, (TimeoutError, urllib.error.URLError)):
+        return f"no answer within {timeout:g} s"
+    if type(err).__name__ == "DecodeError":  # google.protobuf.message.DecodeError
+        return "reachable, but its answer is no OpAMP ServerToAgent message"
+    return f"{type(err).__name__}: {err}"
+
+
+def check_opamp_server(chosen: settings_.Settings, timeout: float,
+                       installed: Callable[[str], bool] = _installed) -> Iterable[Finding]:
+    """One OpAMP exchange with the server (an agent that arrives and leaves at once), bounded by ``timeout``."""
+    if not chosen.opamp_endpoint or not installed("opentelemetry-opamp-client"):
+        return
+    from otel_distro import remote
+
+    try:
+        took = remote.probe(chosen.opamp_endpoint, dict(chosen.opamp_headers), timeout)
+    except Exception as err:
+        yield Finding("opamp server", False, f"{chosen.opamp_endpoint}: {_opamp_failure(err, timeout)}")
+        return
+    yield Finding("opamp server", True, f"{chosen.opamp_endpoint} answers as an OpAMP server ({took:.2f} s)")
 
 
 def check_prometheus_port(chosen: settings_.Settings) -> Iterable[Finding]:
@@ -283,8 +349,9 @@ def diagnose(chosen: settings_.Settings | None = None, *, app_module: str | None
         except Exception as err:
             report.findings.append(Finding("app import", False,
                                            f"importing {app_module} failed: {type(err).__name__}: {err}"))
-    for check in (check_variables(chosen), check_service_name(chosen),
-                  check_otlp(chosen, probe_timeout), check_opamp(chosen), check_prometheus_port(chosen),
+    for check in (check_variables(chosen), check_config_file(chosen), check_service_name(chosen),
+                  check_otlp(chosen, probe_timeout), check_opamp(chosen), check_opamp_server(chosen, probe_timeout),
+                  check_prometheus_port(chosen),
                   check_instrumentations(), check_instrumentations_load(), check_logging_handlers()):
         report.findings.extend(check)
     report.integrations, report.integrations_observed = integration_rows()

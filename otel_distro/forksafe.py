@@ -13,15 +13,20 @@ from typing import Any
 
 from otel_distro._sdk_private import exporter_connections
 
+_POOLING_EXPORTERS = "opentelemetry.exporter.otlp.proto.http."
 _exporters: weakref.WeakSet[Any] = weakref.WeakSet()
 _installed = False
 _lock = threading.Lock()
 
 
 def track(exporter: Any) -> Any:
-    """Have the exporter's connections dropped in every forked child; returns the exporter."""
+    """Have the exporter's connections dropped in every forked child; returns the exporter.
+
+    Only the OTLP/HTTP exporters pool connections; others (console, file, gRPC: its channel is per process
+    already) are returned as they are, without being probed.
+    """
     global _installed
-    if not exporter_connections.probe(exporter):
+    if not type(exporter).__module__.startswith(_POOLING_EXPORTERS) or not exporter_connections.probe(exporter):
         return exporter
     with _lock:
         _exporters.add(exporter)

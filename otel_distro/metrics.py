@@ -71,7 +71,13 @@ class _SameNameInOtherScopes(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
-        return not (len(args) == 2 and args[0] is args[1] and any(args[0] is own for own in _OWN_VIEWS))
+        return not (len(args) == 2 and args[0] is args[1] and _is_own(args[0]))
+
+
+def _is_own(view: Any) -> bool:
+    """One of the distro's views, or its copy in a provider built from the configuration file."""
+    original = getattr(view, "own", view)
+    return any(original is own for own in _OWN_VIEWS)
 
 
 _SAME_NAME_IN_OTHER_SCOPES = _SameNameInOtherScopes()
@@ -273,11 +279,15 @@ def readers(settings: Settings) -> tuple[list[MetricReader], PullEndpoint | None
     return chosen, endpoint
 
 
-def build(settings: Settings, resource: Resource,
-          metric_readers: Sequence[MetricReader]) -> MeterProvider:
-    # addFilter ignores a filter already there: a second build adds nothing.
+def quiet_same_name_in_other_scopes() -> None:
+    """Install :class:`_SameNameInOtherScopes` (addFilter ignores a filter already there)."""
     logging.getLogger("opentelemetry.sdk.metrics._internal.metric_reader_storage").addFilter(
         _SAME_NAME_IN_OTHER_SCOPES)
+
+
+def build(settings: Settings, resource: Resource,
+          metric_readers: Sequence[MetricReader]) -> MeterProvider:
+    quiet_same_name_in_other_scopes()
     provider = MeterProvider(resource=resource, metric_readers=list(metric_readers), views=views(),
                              shutdown_on_exit=False)
     metric_locks_after_fork.renew_after_fork(provider)

@@ -12,7 +12,9 @@ The messages are the OpAMP protobuf messages that ``opentelemetry-opamp-client``
 used: it reports no health, keeps its threads and instance uid across fork(), and logs every failed attempt.
 Here a server that is down or slow costs the application nothing (the requests are the thread's, with a
 timeout); failures are retried with exponential backoff and reported on one line, and again once when the
-server answers again. A forked child starts its own thread with its own instance uid.
+server answers again. A forked child starts its own thread with its own instance uid. At shutdown the agent
+sends an ``AgentDisconnect`` and waits ``DISCONNECT_WAIT_S`` at most for it (not at all while the server is not
+answering).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from otel_distro._internal_errors import report_internal_error
 _log = logging.getLogger("otel_distro")
 
 REQUEST_TIMEOUT_S = 5.0
+# The longest the agent's goodbye (AgentDisconnect) may hold up the process's exit.
+DISCONNECT_WAIT_S = 0.5
 _MAX_BACKOFF_S = 60.0
 _CONFIG_NAME = "otel_distro"
 
@@ -70,6 +74,63 @@ def decode_remote_config(config: Any) -> dict[str, Any]:
     return merged
 
 
+def post(endpoint: str, headers: Mapping[str, str], message: Any, timeout_s: float) -> Any:
+    """POST one AgentToServer; the server's ServerToAgent. Raises on any failure (refused, timeout, HTTP error
+    status, a body that is no ServerToAgent)."""
+    from opentelemetry._opamp.proto import opamp_pb2
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    request = urllib.request.Request(endpoint, data=message.SerializeToString(), method="POST",
+                                     headers={"Content-Type": "application/x-protobuf", **headers})
+    with suppress_instrumentation(), urllib.request.urlopen(request, timeout=timeout_s) as response:
+        body = response.read()
+    answer = opamp_pb2.ServerToAgent()
+    answer.ParseFromString(body)
+    return answer
+
+
+PROBE_NAME = "otel-distro-doctor"
+
+
+def probe(endpoint: str, headers: Mapping[str, str], timeout_s: float) -> float:
+    """Ask the server once, as an agent that arrives and leaves in one message; seconds it took to answer.
+
+    For ``otel-distro doctor``: the server sees an instance named PROBE_NAME that disconnects at once. Raises
+    as :func:`post_within` does.
+    """
+    from opentelemetry._opamp.proto import opamp_pb2 as pb
+    from opentelemetry._opamp.proto.anyvalue_pb2 import AnyValue, KeyValue
+
+    name = KeyValue(key="service.name", value=AnyValue(string_value=PROBE_NAME))
+    message = pb.AgentToServer(instance_uid=uuid.uuid4().bytes, capabilities=pb.AgentCapabilities_ReportsStatus,
+                               agent_description=pb.AgentDescription(identifying_attributes=[name]),
+                               agent_disconnect=pb.AgentDisconnect())
+    began = time.monotonic()
+    post_within(endpoint, headers, message, timeout_s)
+    return time.monotonic() - began
+
+
+def post_within(endpoint: str, headers: Mapping[str, str], message: Any, bound_s: float) -> Any:
+    """:func:`post`, given up after ``bound_s`` in all (the request's own timeout leaves name resolution and a
+    trickling answer unbounded): raises TimeoutError then, the request going on in a daemon thread."""
+    outcome: list[Any] = []
+
+    def send() -> None:
+        try:
+            outcome.append(post(endpoint, headers, message, bound_s))
+        except Exception as err:
+            outcome.append(err)
+
+    sender = threading.Thread(target=send, name="otel-distro-opamp-once", daemon=True)
+    sender.start()
+    sender.join(bound_s)
+    if not outcome:
+        raise TimeoutError(f"no answer within {bound_s:g} s")
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    return outcome[0]
+
+
 class Agent:
     """The OpAMP client of this process: one polling thread, restarted with a new instance uid after fork."""
 
@@ -79,7 +140,7 @@ class Agent:
 
         self._pb = opamp_pb2
         self.endpoint = endpoint
-        self._headers = {"Content-Type": "application/x-protobuf", **headers}
+        self._headers = dict(headers)
         self.interval_s = interval_s
         self._live = settings
         self._resource = resource
@@ -110,9 +171,20 @@ class Agent:
         self.start()
 
     def stop(self) -> None:
-        """Stop polling; never waits for the server."""
+        """Stop polling and tell the server this instance leaves (AgentDisconnect), waiting DISCONNECT_WAIT_S
+        at most; not at all while the server is not answering."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._wake.set()
+        if self._failures:
+            return
+        goodbye = self._pb.AgentToServer(instance_uid=self.instance_uid, sequence_num=self._sequence,
+                                         agent_disconnect=self._pb.AgentDisconnect())
+        try:
+            post_within(self.endpoint, self._headers, goodbye, DISCONNECT_WAIT_S)
+        except Exception:  # leaving anyway: the server sees the instance go silent, as without the message
+            pass
 
     # ---- the thread
     def _run(self) -> None:
@@ -143,15 +215,8 @@ class Agent:
         return 0.0 if self._handle(answer) else self.interval_s
 
     def _send(self, message: Any) -> Any:
-        from opentelemetry.instrumentation.utils import suppress_instrumentation
-
-        request = urllib.request.Request(self.endpoint, data=message.SerializeToString(), method="POST",
-                                         headers=self._headers)
-        with suppress_instrumentation(), urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
-            body = response.read()
+        answer = post(self.endpoint, self._headers, message, REQUEST_TIMEOUT_S)
         self._sequence += 1
-        answer = self._pb.ServerToAgent()
-        answer.ParseFromString(body)
         return answer
 
     def _handle(self, answer: Any) -> bool:

@@ -86,6 +86,16 @@ def service_name(settings: Settings) -> tuple[str, bool]:
     return settings.program_name, True
 
 
+def under_file(settings: Settings, from_file: Resource) -> Resource:
+    """The resource ``OTEL_CONFIG_FILE`` describes, over the distro's own attributes: the file's win.
+
+    The distro's are those :func:`build` adds over the detected ones (``telemetry.distro.*``, ``service.version``,
+    ``deployment.environment.name``, the ``K8S_*`` downward-API attributes, ``container.id``); detectors run only
+    where the file lists them, as the specification says.
+    """
+    return Resource(_distro_attributes(settings)).merge(from_file)
+
+
 def build(settings: Settings) -> Resource:
     """Detected attributes, overridden by ours, overridden by the user's."""
     name, guessed = service_name(settings)

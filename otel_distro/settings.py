@@ -218,14 +218,19 @@ def _attribute_keys(raw: str) -> tuple[str, ...]:
     return keys
 
 
-def _readable_file(raw: str) -> str | None:
-    value = raw.strip()
-    if not value:
-        return None
-    if not os.path.isfile(value) or not os.access(value, os.R_OK):
-        raise InvalidValue("the path of a readable CA certificate file (PEM); the file does not exist or cannot "
-                           "be read, so every OTLP export over https would fail")
-    return value
+def _readable_pem(what: str) -> Callable[[str], str | None]:
+    def parse(raw: str) -> str | None:
+        value = raw.strip()
+        if not value:
+            return None
+        if not os.path.isfile(value) or not os.access(value, os.R_OK):
+            raise InvalidValue(f"the path of a readable {what} file (PEM); the file does not exist or cannot "
+                               "be read, so every OTLP export over https would fail")
+        return value
+    return parse
+
+
+_readable_file = _readable_pem("CA certificate")
 
 
 def _log_level(raw: str) -> int:
@@ -306,6 +311,39 @@ TABLE: tuple[Setting, ...] = (
             "(OTEL_EXPORTER_OTLP_TIMEOUT)", "Milliseconds one OTLP log export may take, overriding the general one."),
     Setting("OTEL_EXPORTER_OTLP_CERTIFICATE", "otlp_certificate", _readable_file, None, "(system CAs)",
             "CA certificate file (PEM) trusted for an https:// Collector; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "otlp_traces_certificate", _readable_file, None,
+            "(OTEL_EXPORTER_OTLP_CERTIFICATE)", "CA certificate file (PEM) for spans only; checked at start-up, "
+            "read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "otlp_metrics_certificate", _readable_file, None,
+            "(OTEL_EXPORTER_OTLP_CERTIFICATE)", "CA certificate file (PEM) for metrics only; checked at start-up, "
+            "read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "otlp_logs_certificate", _readable_file, None,
+            "(OTEL_EXPORTER_OTLP_CERTIFICATE)", "CA certificate file (PEM) for log records only; checked at start-up, "
+            "read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "otlp_client_certificate", _readable_pem("client certificate"),
+            None, "(none)", "Client certificate file (PEM) for mutual TLS with the Collector; checked at start-up, "
+            "read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_CLIENT_KEY", "otlp_client_key", _readable_pem("client private key"), None,
+            "(none)", "Client private key file (PEM) for mutual TLS with the Collector; checked at start-up, "
+            "read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "otlp_traces_client_certificate",
+            _readable_pem("client certificate"), None, "(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)",
+            "Client certificate file (PEM) for spans only; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "otlp_traces_client_key", _readable_pem("client private key"),
+            None, "(OTEL_EXPORTER_OTLP_CLIENT_KEY)",
+            "Client private key file (PEM) for spans only; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "otlp_metrics_client_certificate",
+            _readable_pem("client certificate"), None, "(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)",
+            "Client certificate file (PEM) for metrics only; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY", "otlp_metrics_client_key", _readable_pem("client private key"),
+            None, "(OTEL_EXPORTER_OTLP_CLIENT_KEY)",
+            "Client private key file (PEM) for metrics only; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE", "otlp_logs_client_certificate",
+            _readable_pem("client certificate"), None, "(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)",
+            "Client certificate file (PEM) for log records only; checked at start-up, read by the SDK."),
+    Setting("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "otlp_logs_client_key", _readable_pem("client private key"),
+            None, "(OTEL_EXPORTER_OTLP_CLIENT_KEY)",
+            "Client private key file (PEM) for log records only; checked at start-up, read by the SDK."),
     Setting("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "metrics_temporality",
             _one_of("cumulative", "delta", "lowmemory"), "cumulative", "cumulative",
             "Aggregation temporality of OTLP metrics."),
@@ -508,6 +546,17 @@ class Settings:
     otlp_metrics_timeout_ms: int | None
     otlp_logs_timeout_ms: int | None
     otlp_certificate: str | None
+    otlp_traces_certificate: str | None
+    otlp_metrics_certificate: str | None
+    otlp_logs_certificate: str | None
+    otlp_client_certificate: str | None
+    otlp_client_key: str | None
+    otlp_traces_client_certificate: str | None
+    otlp_traces_client_key: str | None
+    otlp_metrics_client_certificate: str | None
+    otlp_metrics_client_key: str | None
+    otlp_logs_client_certificate: str | None
+    otlp_logs_client_key: str | None
     metrics_temporality: str
     sampler: str
     sampler_arg: float
@@ -679,8 +728,11 @@ def _program_name(argv: list[str]) -> str:
     return os.path.splitext(name)[0] or "python"
 
 
-def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_file: bool = True) -> Settings:
+def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_file: bool = True,
+         config_file: str | None = None) -> Settings:
     """Read the table from ``environ`` (default: the process environment), then OTEL_CONFIG_FILE.
+
+    ``config_file`` (``configure(config_file=...)``) is read instead of the variable's file.
 
     Each invalid value is reported on one stderr line (when ``report``) and
     replaced by its default; with OTEL_DISTRO_STRICT=true the first report is
@@ -710,6 +762,8 @@ def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_f
             shown = "<hidden>" if setting.secret else raw
             problems.append(Problem(setting.env, shown, str(err), setting.default_text))
             sources[setting.field] = "default (invalid value ignored)"
+    if config_file is not None:
+        values["config_file"], sources["config_file"] = config_file, "configure()"
     declarative = _read_file(values["config_file"], values, sources, problems) \
         if use_file and values["config_file"] else None
     _check_together(values, problems)
@@ -736,7 +790,11 @@ def _check_together(values: dict[str, Any], problems: list[Problem]) -> None:
 
 _BY_FILE_KEY = {s.file_key: s for s in TABLE if s.file_key}
 FILE_REPLACED = "not used: OTEL_CONFIG_FILE builds the providers"
+# Variables without a file key that are read with a file too: the downward-API ones (the file's resource is laid
+# over their attributes, otel_distro.resource) and the instrumentations' (the file's instrumentation section is not
+# read: the instrumentations are chosen and set up as without a file).
 _KEPT_WITH_FILE = frozenset({"OTEL_CONFIG_FILE", "OTEL_DISTRO_STRICT"})
+_KEPT_WITH_FILE_PREFIXES = ("K8S_", "OTEL_INSTRUMENTATION_")
 
 
 def _read_file(path: str, values: dict[str, Any], sources: dict[str, str], problems: list[Problem]) -> Any:
@@ -773,7 +831,8 @@ def _read_file(path: str, values: dict[str, Any], sources: dict[str, str], probl
             kept = "the environment's value" if sources[setting.field] == "environment" else setting.default_text
             problems.append(Problem(where, "<hidden>" if setting.secret else text, str(err), kept))
     for setting in TABLE:
-        if setting.file_key is None and setting.env not in _KEPT_WITH_FILE:
+        if setting.file_key is None and setting.env not in _KEPT_WITH_FILE \
+                and not setting.env.startswith(_KEPT_WITH_FILE_PREFIXES):
             sources[setting.field] = f"{sources[setting.field]}, {FILE_REPLACED}"
     # The file's own `disabled` switch replaces OTEL_SDK_DISABLED.
     values["sdk_disabled"] = bool(loaded.model.disabled)

@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
-from otel_distro import forksafe, redaction
+from otel_distro import redaction, signal_exporters
 from otel_distro._internal_errors import report_internal_error
-from otel_distro.settings import BUILTIN_SAMPLERS, SAMPLER_ENTRY_POINTS, Settings, export_file
+from otel_distro.settings import BUILTIN_SAMPLERS, SAMPLER_ENTRY_POINTS, Settings
 
 
 def sampler(settings: Settings) -> Sampler:
@@ -54,23 +54,7 @@ def registered_sampler(settings: Settings) -> Sampler:
 
 
 def exporters(settings: Settings) -> list[SpanExporter]:
-    chosen: list[SpanExporter] = []
-    for name in settings.traces_exporter:
-        if name == "otlp":
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            exporter = OTLPSpanExporter(endpoint=settings.signal_endpoint("traces"),
-                                        timeout=settings.signal_timeout_s("traces"))
-            chosen.append(forksafe.track(exporter))
-        elif name == "file":
-            from opentelemetry.exporter.otlp.json.file.trace_exporter import FileSpanExporter
-
-            chosen.append(FileSpanExporter(export_file(settings, "traces")))
-        elif name == "console":
-            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-            chosen.append(ConsoleSpanExporter())
-    return chosen
+    return signal_exporters.chosen_exporters(settings, "traces")
 
 
 def build(settings: Settings, resource: Resource,

@@ -40,6 +40,7 @@ class Instance:
     effective_config: list[dict[str, str]] = field(default_factory=list)
     statuses: list[tuple[bytes, int, str]] = field(default_factory=list)  # (hash, status, error) as reported
     capabilities: int = 0
+    disconnected: bool = False  # an AgentDisconnect arrived: the agent said it leaves
 
     def status_for(self, config_hash: bytes) -> tuple[int, str] | None:
         for reported_hash, status, error in reversed(self.statuses):
@@ -117,6 +118,8 @@ class OpampTestServer:
             if message.HasField("effective_config"):
                 files = message.effective_config.config_map.config_map
                 instance.effective_config = json.loads(files["otel_distro"].body)
+            if message.HasField("agent_disconnect"):
+                instance.disconnected = True
             if message.HasField("remote_config_status"):
                 reported = message.remote_config_status
                 entry = (reported.last_remote_config_hash, reported.status, reported.error_message)

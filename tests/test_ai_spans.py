@@ -3,6 +3,7 @@ every enclosing agent run, unpriced reasons, agent and tool metrics."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -140,3 +141,28 @@ def test_async_openai_stream_is_asked_for_usage_and_the_caller_never_sees_it(rig
     assert span.attributes["gen_ai.usage.input_tokens"] == llm_server.count_prompt_tokens(
         [{"content": "one two three"}])
     assert span.attributes["gen_ai.usage.cost.amount"] > 0
+
+
+def test_ended_spans_and_their_records_are_freed_without_the_garbage_collector(rig: Rig) -> None:
+    tracer = rig.tracer()
+
+    def request() -> None:
+        with tracer.start_as_current_span("GET /plan"):
+            with tracer.start_as_current_span("invoke_agent planner", attributes={
+                    "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"}):
+                call(tracer, "chat", USAGE)
+            with tracer.start_as_current_span("ordinary work"):
+                pass
+
+    request()  # the first of each kind sets up its metric streams
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            request()
+        left_for_the_collector = gc.collect()
+    finally:
+        gc.enable()
+    assert left_for_the_collector == 0
+    roots = [s for s in rig.spans.get_finished_spans() if s.name == "GET /plan"]
+    assert [s.attributes["otel_distro.gen_ai.calls"] for s in roots] == [1] * 51

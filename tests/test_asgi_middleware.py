@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -376,6 +377,29 @@ def test_a_chunked_request_body_is_counted_as_read() -> None:
     assert asyncio.run(go()) == 200
     (request_size,) = rig.points("http.server.request.body.size")
     assert request_size.sum == 7
+
+
+def test_active_requests_counted_from_many_threads_stay_between_none_and_all_and_end_at_none() -> None:
+    from otel_distro.integrations.asgi import _ActiveRequests
+
+    active, threads_count = _ActiveRequests(), 8
+
+    def serve() -> None:
+        for _ in range(3000):
+            started, ended = active.counts(("GET", "http"))
+            next(started)
+            next(ended)
+
+    threads = [threading.Thread(target=serve) for _ in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    seen = []
+    while any(thread.is_alive() for thread in threads) and len(seen) < 100_000:
+        seen.extend(o.value for o in active._observe(None))
+    for thread in threads:
+        thread.join()
+    assert all(0 <= value <= threads_count for value in seen)
+    assert [o.value for o in active._observe(None)] == [0]
 
 
 def test_active_requests_go_up_during_a_request_and_back_down() -> None:

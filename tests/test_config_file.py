@@ -71,6 +71,25 @@ def test_distro_section_wins_over_the_variables_which_win_over_defaults(tmp_path
     assert loaded.problems == ()
 
 
+def test_configure_names_the_file_over_the_variable_and_its_other_arguments_win_over_the_file(tmp_path: Path) -> None:
+    named = _write(tmp_path, GOOD.replace("{endpoint}", "http://127.0.0.1:9"), "named.yaml")
+    other = _write(tmp_path, 'file_format: "1.0"\ndistribution:\n  otel_distro:\n    redact_keys: [iban]\n')
+    loaded = settings.load({"OTEL_CONFIG_FILE": other}, report=False, config_file=named)
+    assert (loaded.config_file, loaded.sources["config_file"]) == (named, "configure()")
+    assert loaded.declarative.path == named and loaded.redact_keys == ("ssn",)
+    overridden = loaded.with_overrides(log_export_level="error")
+    assert (overridden.log_export_level, overridden.sources["log_export_level"]) == (logging.ERROR, "configure()")
+
+
+def test_the_downward_api_and_instrumentation_variables_are_read_with_a_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD.replace("{endpoint}", "http://127.0.0.1:9"))
+    loaded = settings.load({"OTEL_CONFIG_FILE": path, "K8S_POD_NAME": "shop-7d9",
+                            "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "x-tenant"}, report=False)
+    assert (loaded.k8s_pod_name, loaded.sources["k8s_pod_name"]) == ("shop-7d9", "environment")
+    assert loaded.capture_request_headers == ("x-tenant",)
+    assert loaded.sources["capture_request_headers"] == "environment"
+
+
 def test_standard_variables_are_marked_unused_when_the_file_builds_the_providers(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD.replace("{endpoint}", "http://127.0.0.1:9"))
     loaded = settings.load({"OTEL_CONFIG_FILE": path, "OTEL_TRACES_SAMPLER_ARG": "0.5"}, report=False)
@@ -241,6 +260,55 @@ def test_without_the_file_the_same_service_follows_the_variables(receiver, start
     assert (span.attributes["password"], span.attributes["ssn"]) == ("[REDACTED]", "[REDACTED]")
 
 
+WITH_VIEW_AND_RESOURCE = GOOD.replace("""      value: ${CFG_SERVICE:-from-file}
+""", """      value: ${CFG_SERVICE:-from-file}
+    - name: k8s.namespace.name
+      value: namespace-from-file
+""").replace("""            endpoint: {endpoint}/v1/metrics
+""", """            endpoint: {endpoint}/v1/metrics
+  views:
+    - selector:
+        instrument_name: config_app.queue.wait
+      stream:
+        aggregation:
+          explicit_bucket_histogram:
+            boundaries: [1, 2, 3]
+""")
+
+
+@pytest.mark.integration
+def test_the_files_providers_get_the_distros_buckets_and_resource_and_the_file_wins(receiver, start_service,
+                                                                                   tmp_path) -> None:
+    from otel_distro.metrics import SECONDS_BUCKETS
+    from otel_distro.version import __version__
+
+    path = _write(tmp_path, WITH_VIEW_AND_RESOURCE.replace("{endpoint}", receiver.endpoint))
+    env = telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path, K8S_POD_NAME="shop-7d9", K8S_NODE_NAME="node-1",
+                        K8S_NAMESPACE_NAME="namespace-from-env", OTEL_DISTRO_SERVICE_VERSION="3.1.4")
+    _, base = start_config_app(start_service, env)
+    assert http_get(base + "/emit?tag=views") == 200
+
+    def bounds(name: str) -> list[list[float]]:
+        return [p.bounds for m in receiver.metric(name) for p in m.points]
+
+    receiver.wait_for(lambda: bounds("config_app.work.duration") and bounds("config_app.queue.wait"),
+                      what="both histograms")
+    # A second-valued histogram without advice: the distro's seconds buckets, as on the environment's path.
+    assert set(map(tuple, bounds("config_app.work.duration"))) == {SECONDS_BUCKETS}
+    # One the file's view selects: the file's boundaries only (a second stream, from the distro's view, would
+    # bring the seconds buckets into this set).
+    assert set(map(tuple, bounds("config_app.queue.wait"))) == {(1.0, 2.0, 3.0)}
+    receiver.wait_for(lambda: any(s.name == "views-0" for s in receiver.spans()), what="the app's span")
+    resource = next(s for s in receiver.spans() if s.name == "views-0").resource
+    assert resource["k8s.pod.name"] == "shop-7d9" and resource["k8s.node.name"] == "node-1"
+    assert resource["k8s.namespace.name"] == "namespace-from-file"  # the file's attribute wins
+    assert resource["service.version"] == "3.1.4"
+    assert (resource["telemetry.distro.name"], resource["telemetry.distro.version"]) == ("otel-distro", __version__)
+    assert resource["service.name"] == "from-file"
+    metric_resource = receiver.metric("config_app.work.duration")[-1].resource
+    assert metric_resource["k8s.pod.name"] == "shop-7d9"
+
+
 UNKNOWN_EXPORTER = """\
 file_format: "1.0"
 tracer_provider:
@@ -325,3 +393,104 @@ def test_opamp_can_be_switched_on_from_the_file(tmp_path: Path, monkeypatch) -> 
     loaded = settings.load({"OTEL_CONFIG_FILE": _write(tmp_path, text)}, report=False)
     assert (loaded.opamp_endpoint, loaded.opamp_interval_s) == ("http://opamp.internal:4320/v1/opamp", 5.0)
     assert loaded.sources["opamp_endpoint"] == "file"
+
+
+def test_console_exporters_in_the_file_leave_fork_safety_on_for_the_others(tmp_path: Path) -> None:
+    from otel_distro import config_file
+    from otel_distro._sdk_private import exporter_connections
+
+    text = ('file_format: "1.0"\ntracer_provider:\n  processors:\n    - simple:\n        exporter:\n'
+            '          console: {}\n    - batch:\n        exporter:\n          otlp_http:\n'
+            '            endpoint: http://127.0.0.1:9/v1/traces\n')
+    chosen = settings.load({"OTEL_CONFIG_FILE": _write(tmp_path, text)}, report=False)
+    built = config_file.build(chosen)  # under the tests, a retired seam raises
+    try:
+        assert exporter_connections.CLOSE.active
+    finally:
+        for provider in built[1:]:
+            provider.shutdown()
+
+
+# ---------------------------------------------------------------- configure(config_file=...) in code
+
+IN_CODE = """\
+import sys
+
+import otel_distro
+from opentelemetry import trace
+
+otel_distro.configure(config_file=sys.argv[1])
+with trace.get_tracer("in_code").start_as_current_span("from-code") as span:
+    span.set_attribute("ssn", "078-05-1120")
+print("app ran", flush=True)
+otel_distro.shutdown()
+"""
+
+
+def _run_in_code(path: str, **extra: str) -> subprocess.CompletedProcess:
+    env = telemetry_env("http://127.0.0.1:9", **extra)  # no OTEL_CONFIG_FILE: only the argument names the file
+    return subprocess.run([str(BIN / "python"), "-c", IN_CODE, path], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.integration
+def test_configure_loads_the_file_it_is_given(receiver, tmp_path: Path) -> None:
+    done = _run_in_code(_write(tmp_path, GOOD.replace("{endpoint}", receiver.endpoint)), CFG_SERVICE="in-code")
+    assert done.returncode == 0 and "app ran" in done.stdout, done.stderr
+    span = receiver.wait_for(lambda: [s for s in receiver.spans() if s.name == "from-code"], what="the span")[0]
+    assert span.resource["service.name"] == "in-code"  # the file's resource, its ${CFG_SERVICE} substituted
+    assert span.attributes["ssn"] == "[REDACTED]"  # redact_keys from the file's distro section
+    assert "OTEL_CONFIG_FILE" not in done.stderr
+
+
+@pytest.mark.integration
+def test_configure_with_a_bad_file_is_one_line_and_strict_mode_exits_2(tmp_path: Path) -> None:
+    path = _write(tmp_path, BROKEN["schema error"][0])
+    done = _run_in_code(path)
+    lines = [line for line in done.stderr.splitlines() if path in line]
+    assert done.returncode == 0 and "app ran" in done.stdout, done.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"otel-distro: OTEL_CONFIG_FILE: {path} is not a valid "
+                                                   "configuration file: "), done.stderr
+    assert lines[0].endswith("; using the environment's settings")
+    strict = _run_in_code(path, OTEL_DISTRO_STRICT="true")
+    assert strict.returncode == 2 and "app ran" not in strict.stdout, strict.stderr
+    assert f"OTEL_CONFIG_FILE: {path} is not a valid configuration file" in strict.stderr
+
+
+# ---------------------------------------------------------------- otel-distro doctor on the file
+
+
+@pytest.mark.integration
+def test_doctor_says_the_file_is_loaded_where_it_sends_telemetry_and_probes_that(receiver, tmp_path: Path) -> None:
+    from tests.test_doctor import _doctor
+
+    path = _write(tmp_path, GOOD.replace("{endpoint}", receiver.endpoint))
+    # The variables name a port nothing listens on: the probe goes where the file sends spans.
+    done = _doctor(telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path, K8S_POD_NAME="shop-7d9"))
+    url = receiver.endpoint
+    assert f"[ok] config file: {path} loaded; exporters: tracer -> otlp_http {url}/v1/traces; " \
+           f"meter -> otlp_http {url}/v1/metrics; logger -> otlp_http {url}/v1/logs" in done.stdout
+    assert f"[ok] otlp endpoint: a test span was accepted by {url}/v1/traces" in done.stdout
+    assert [s.name for s in receiver.spans()] == ["otel-distro doctor probe"]
+    assert "shop-7d9  (environment)" in done.stdout  # K8S_* are read with a file too
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", ["schema error", "unknown exporter"])
+def test_doctor_names_a_file_the_service_would_refuse_once(case: str, tmp_path: Path) -> None:
+    from tests.test_doctor import _doctor
+
+    path = _write(tmp_path, BROKEN["schema error"][0] if case == "schema error" else UNKNOWN_EXPORTER)
+    done = _doctor(telemetry_env("http://127.0.0.1:9", OTEL_CONFIG_FILE=path, OTEL_SERVICE_NAME="shop"))
+    said = [line.strip() for line in done.stdout.splitlines() if path in line and "[" in line]  # findings only
+    assert done.returncode == 1
+    if case == "schema error":  # one line, not a second one under "variables"
+        assert said == [f"[PROBLEM] config file: refused: {path} is not a valid configuration file: "
+                        "Configuration does not match schema: 3 is not of type 'array' (at tracer_provider -> "
+                        "processors); using the environment's settings"]
+    else:
+        assert said == [f"[PROBLEM] config file: {path}: tracer_provider names the exporter 'carrier_pigeon', "
+                        "which no installed package provides: the service will refuse the file and run on the "
+                        "environment's settings", f"[PROBLEM] service.name: {path} sets no service.name resource "
+                        "attribute: telemetry will say unknown_service"]

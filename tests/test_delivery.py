@@ -124,13 +124,17 @@ def test_json_console_shows_a_partial_success_with_its_count(receiver: OtlpTestR
                                   rejected[0])
 
 
-def test_a_ca_file_that_does_not_exist_is_named_at_start_up(receiver: OtlpTestReceiver) -> None:
+@pytest.mark.parametrize(("variable", "what"), [("OTEL_EXPORTER_OTLP_CERTIFICATE", "CA certificate"),
+                                               ("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "CA certificate"),
+                                               ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "client private key")])
+def test_a_tls_file_that_does_not_exist_is_named_at_start_up(receiver: OtlpTestReceiver, variable: str,
+                                                             what: str) -> None:
     env = telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="load", OTEL_METRICS_EXPORTER="none",
-                        OTEL_EXPORTER_OTLP_CERTIFICATE="/nonexistent/ca.pem")
+                        **{variable: "/nonexistent/tls.pem"})
     done = run_instrumented("tests/apps/threaded_logging.py", "1", "1", env=env, timeout=300)
     assert done.returncode == 0
-    (line,) = [line for line in done.stderr.splitlines() if "OTEL_EXPORTER_OTLP_CERTIFICATE" in line]
-    assert "/nonexistent/ca.pem" in line and "CA certificate file" in line
+    (line,) = [line for line in done.stderr.splitlines() if variable in line]
+    assert "/nonexistent/tls.pem" in line and f"{what} file (PEM)" in line
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make the Collector's certificate")

@@ -63,7 +63,7 @@ def test_points_match_the_sdks_on_every_reader_and_view() -> None:
         points = HistogramPoints(histogram)
         assert points.direct  # this SDK is the one histogram_points.py reads
         points.direct = direct
-        _drive(lambda amount, attributes, points=points: points.record(amount, tuple(attributes.values()),
+        _drive(lambda amount, attributes, points=points: points.record((amount,), tuple(attributes.values()),
                                                                         dict(attributes)))
         results.append([_points(reader) for reader in readers])
     sdk, direct = results
@@ -80,7 +80,7 @@ def test_only_the_first_point_of_a_set_goes_through_the_sdk() -> None:
     consumer.consume_measurement = lambda m, *a: (seen.append(m.attributes), original(m, *a))[1]
     for _ in range(5):
         for attributes in SETS:
-            points.record(0.01, tuple(attributes.values()), dict(attributes))
+            points.record((0.01,), tuple(attributes.values()), dict(attributes))
     assert len(seen) == len(SETS)
 
 
@@ -88,11 +88,37 @@ def test_a_reader_added_later_gets_the_next_points() -> None:
     histogram, readers, provider = _rig()
     points = HistogramPoints(histogram)
     for _ in range(3):
-        points.record(0.01, "get", dict(SETS[0]))
+        points.record((0.01,), "get", dict(SETS[0]))
     late = InMemoryMetricReader()
     provider.add_metric_reader(late)
     for _ in range(4):
-        points.record(0.01, "get", dict(SETS[0]))
+        points.record((0.01,), "get", dict(SETS[0]))
     counts = {name: count for name, _, count, *_ in _points(late)}
     assert counts == {"d": 4, "d.by_route": 4}
     assert {name: count for name, _, count, *_ in _points(readers[0])} == {"d": 7, "d.by_route": 7}
+
+
+def test_points_of_several_histograms_recorded_together_match_the_sdks() -> None:
+    results = []
+    for direct in (False, True):
+        histogram, readers, provider = _rig()
+        sizes = provider.get_meter("t").create_histogram("size", unit="By")
+        points = HistogramPoints(histogram, sizes)
+        assert points.direct
+        points.direct = direct
+        _drive(lambda amount, attributes, points=points: points.record(
+            (amount, amount * 1000), tuple(attributes.values()), dict(attributes)))
+        results.append([_points(reader) for reader in readers])
+    sdk, direct = results
+    assert sdk == direct
+    assert all({name for name, *_ in points} == {"d", "d.by_route", "size"} for points in sdk)
+
+
+def test_histograms_of_two_meter_providers_are_recorded_through_the_sdk() -> None:
+    histogram, readers, _ = _rig()
+    other, other_readers, _ = _rig()
+    points = HistogramPoints(histogram, other)
+    assert not points.direct
+    points.record((0.5, 0.25), "get", dict(SETS[0]))
+    assert [(name, total) for name, _, _, total, *_ in _points(readers[0]) if name == "d"] == [("d", 0.5)]
+    assert [(name, total) for name, _, _, total, *_ in _points(other_readers[0]) if name == "d"] == [("d", 0.25)]

@@ -595,6 +595,22 @@ def test_a_failing_rule_still_drops_the_batch(receiver: OtlpTestReceiver, produc
     assert receiver.requests == 0
 
 
+def test_an_item_a_rule_fails_on_is_dropped_alone(receiver: OtlpTestReceiver, production_errors: None,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    class FailsOnPoison(Redactor):
+        def any_value(self, value: Any) -> Any:
+            if value == "poison":
+                raise RuntimeError("boom")
+            return super().any_value(value)
+
+    records = [make_record("first"), make_record("poison"), make_record("last")]
+    wrapped = exporters.RedactingLogExporter(_log_exporter(receiver), FailsOnPoison())
+    with caplog.at_level(logging.WARNING, logger="otel_distro"):
+        assert wrapped.export(records) is LogRecordExportResult.SUCCESS
+    assert sorted(r.body for r in receiver.logs()) == ["first", "last"]
+    assert len([r for r in caplog.records if "redaction of log records failed" in r.getMessage()]) == 1
+
+
 def test_other_exporters_keep_the_copy_path(receiver: OtlpTestReceiver) -> None:
     class Custom(OTLPSpanExporter):
         def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:

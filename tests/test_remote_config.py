@@ -8,6 +8,7 @@ over HTTP) and its telemetry at the test OTLP receiver.
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -233,6 +234,51 @@ def test_a_slow_or_down_server_costs_the_app_nothing_and_is_reported_once(receiv
 
 
 @pytest.mark.integration
+def test_a_service_that_stops_says_goodbye_to_the_server(receiver, start_service, opamp) -> None:
+    service, _ = _start(start_service, receiver, opamp)
+    instance = opamp.wait_for(lambda: [i for i in opamp.snapshot() if i.description], what="a report")[0]
+    assert not instance.disconnected
+    service.signal()
+    service.wait(30)  # uvicorn re-raises SIGTERM after its graceful shutdown: the status is not the point here
+    gone = {i.uid: i for i in opamp.snapshot()}[instance.uid]
+    assert gone.disconnected, "AgentDisconnect is sent before the process exits"
+    assert len(opamp.snapshot()) == 1
+
+
+QUICK_EXIT = "import time; time.sleep(0.5); print('app ran', flush=True)"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("server", ["slow", "down"])
+def test_a_slow_or_down_server_does_not_hold_up_exit(server: str, opamp) -> None:
+    env = telemetry_env("http://127.0.0.1:9", OTEL_SERVICE_NAME="leaving", OTEL_DISTRO_OPAMP_ENDPOINT=opamp.endpoint,
+                        OTEL_DISTRO_OPAMP_INTERVAL="0.2", OTEL_METRICS_EXPORTER="none")
+    if server == "slow":
+        opamp.delay = 120.0  # every answer: longer than the run's whole time limit below
+    else:
+        opamp.down()
+    # A goodbye that waited for the server would make the run outlive its limit (a loaded machine takes up to
+    # ~10 s to start a process under opentelemetry-instrument; the distro waits DISCONNECT_WAIT_S at most).
+    process = subprocess.Popen([str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "-c", QUICK_EXIT],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "app ran\n"
+        ran = time.monotonic()
+        assert process.wait(60) == 0, process.stderr.read()
+        leaving = time.monotonic() - ran
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+        process.stdout.close()
+        process.stderr.close()
+        opamp.delay = 0.0
+    # From the app's last line to the exit: the distro's bounded shutdown (nothing listens for the OTLP exports
+    # either) and the goodbye. Waiting for the server's answer would take 120 s, or the 5 s request timeout.
+    assert leaving < 4.0, leaving
+
+
+@pytest.mark.integration
 def test_each_forked_process_reports_as_its_own_instance(receiver, opamp, start_service, tmp_path: Path) -> None:
     marker = tmp_path / "running"
     marker.write_text("")
@@ -357,3 +403,36 @@ def test_a_server_answering_garbage_is_a_failure_retried_with_backoff_and_report
     said = [r.getMessage() for r in caplog.records if "OpAMP server" in r.getMessage()]
     assert len(said) == 2 and "not reachable" in said[0] and said[1].endswith("answers again")
     assert opamp.snapshot()[0].description["service.name"] == "garbled"
+
+
+# ---------------------------------------------------------------- otel-distro doctor asks the server
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("server", "said"), [
+    ("answering", "[ok] opamp server: {endpoint} answers as an OpAMP server ("),
+    ("down", "[PROBLEM] opamp server: {endpoint}: not reachable ("),
+    ("slow", "[PROBLEM] opamp server: {endpoint}: no answer within 1 s"),
+    ("garbage", "[PROBLEM] opamp server: {endpoint}: reachable, but its answer is no OpAMP ServerToAgent message"),
+    ("wrong path", "[PROBLEM] opamp server: {endpoint}: reachable, but answers HTTP 404 Not Found"),
+])
+def test_doctor_says_in_one_line_whether_the_opamp_server_answers(server: str, said: str, receiver, opamp) -> None:
+    from tests.test_doctor import _doctor
+
+    endpoint = opamp.endpoint.replace("/v1/opamp", "/v1/elsewhere") if server == "wrong path" else opamp.endpoint
+    opamp.delay = 120.0 if server == "slow" else 0.0  # longer than the doctor's whole run may take below
+    opamp.broken = server == "garbage"
+    if server == "down":
+        opamp.down()
+    try:
+        done = _doctor(telemetry_env(receiver.endpoint, OTEL_SERVICE_NAME="shop", OTEL_DISTRO_OPAMP_ENDPOINT=endpoint),
+                       "--probe-timeout", "1")
+    finally:
+        opamp.delay, opamp.broken = 0.0, False
+    lines = [line.strip() for line in done.stdout.splitlines() if "opamp server" in line]
+    assert len(lines) == 1, done.stdout
+    assert lines[0].startswith(said.format(endpoint=endpoint)), lines
+    assert done.returncode == (0 if server == "answering" else 1), done.stdout
+    if server == "answering":
+        (probe,) = opamp.snapshot()
+        assert probe.description["service.name"] == remote.PROBE_NAME and probe.disconnected

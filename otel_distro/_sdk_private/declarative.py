@@ -5,6 +5,8 @@ between an exporter and the processor or reader it feeds. To redact what leaves 
 exporters' connections per process), each exporter is swapped for its wrapper inside the processor that holds it;
 the log pipeline's own processors (the bridge's drain, the GenAI content policy) go before the file's.
 Each provider's own exit hook is taken off as well: the distro's bounded shutdown flushes and closes them once.
+The meter provider gets the distro's views (seconds-shaped buckets...) after the file's, each one leaving alone
+the instruments a view of the file selects: views are fixed when the provider is built, and the package builds it.
 
 There is no public path that does the same: when the private parts are not as tested, the file is not used
 (:class:`Unusable`) and the service runs on the environment's settings, rather than export unredacted.
@@ -17,9 +19,23 @@ import atexit
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from opentelemetry.sdk.metrics.view import View
+
 from otel_distro._sdk_private import FastPath
 
 Wrap = Callable[[Any], Any]
+
+
+class UnlessTheFileSelects(View):
+    """One of the distro's views, leaving alone every instrument that a view of the file selects."""
+
+    def __init__(self, own: View, file_views: Sequence[View]) -> None:  # a copy: View.__init__ would re-check
+        vars(self).update(vars(own))  # the view's selection and stream, as the distro built them
+        self.own = own
+        self._file_views = tuple(file_views)
+
+    def _match(self, instrument: Any) -> bool:
+        return super()._match(instrument) and not any(view._match(instrument) for view in self._file_views)
 
 
 class Unusable(RuntimeError):
@@ -69,7 +85,14 @@ def _adopt_logger_provider(provider: Any, wrap: Wrap, leading: Sequence[Any]) ->
     _no_exit_hook(provider, "_at_exit_handler")
 
 
-def _adopt_meter_provider(provider: Any, wrap: Wrap, wrap_pull: Wrap) -> None:
+def _add_views(provider: Any, own: Sequence[View]) -> None:
+    config = provider._sdk_config  # SdkConfiguration: every reader's storage reads its views per new instrument
+    file_views = tuple(config.views)
+    config.views = (*file_views, *(UnlessTheFileSelects(view, file_views) for view in own))
+
+
+def _adopt_meter_provider(provider: Any, wrap: Wrap, wrap_pull: Wrap, own_views: Sequence[View]) -> None:
+    _add_views(provider, own_views)
     for reader in provider._metric_readers:
         if hasattr(reader, "_exporter"):  # PeriodicExportingMetricReader
             reader._exporter = wrap(reader._exporter)

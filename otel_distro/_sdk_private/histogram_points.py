@@ -1,4 +1,4 @@
-"""Seam: the middleware's duration points recorded straight into the SDK's histogram aggregations.
+"""Seam: the middleware's points (duration, body sizes) recorded straight into the SDK's histogram aggregations.
 
 Tested with opentelemetry-sdk 1.45.0 and 1.45.1. ``Histogram.record`` costs ~7 µs per request, most of it before
 the point reaches its bucket: a frozen ``Measurement`` whose attributes are cleaned again, the reader storages and
@@ -18,15 +18,19 @@ Private parts relied on: ``_Histogram`` and its ``_measurement_consumer`` (``_re
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from time import time_ns
 from typing import Any
 
 from opentelemetry.context import get_current
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, AlwaysOnExemplarFilter, TraceBasedExemplarFilter
 
 from otel_distro._sdk_private import FastPath
 
 # Attribute sets remembered per histogram; more go through Histogram.record.
 MAX_SETS = 1024
+# The SDK's exemplar filters that decide from the context alone, not from the amount: asked once per request.
+_FILTERS_BY_CONTEXT = frozenset((AlwaysOnExemplarFilter, AlwaysOffExemplarFilter, TraceBasedExemplarFilter))
 
 
 class _Point:
@@ -51,17 +55,19 @@ def _private_modules_present() -> bool:
     return True
 
 
-def sdk_matches(histogram: Any) -> bool:
-    """Whether ``histogram`` is the SDK's, with the storage this seam reads (else: ``Histogram.record``)."""
-    if not RECORD.active:
+def sdk_matches(histograms: Sequence[Any]) -> bool:
+    """Whether ``histograms`` are the SDK's, of one meter provider, with the storage this seam reads (else:
+    ``Histogram.record``)."""
+    if not RECORD.active or not histograms:
         return False
     try:
         from opentelemetry.sdk.metrics._internal.instrument import Histogram, _Histogram
         from opentelemetry.sdk.metrics._internal.metric_reader_storage import MetricReaderStorage
 
-        consumer = histogram._measurement_consumer
-        return (type(histogram) is _Histogram and _Histogram.record is Histogram.record
-                and callable(histogram._is_enabled)
+        consumer = histograms[0]._measurement_consumer
+        return (_Histogram.record is Histogram.record
+                and all(type(histogram) is _Histogram and histogram._measurement_consumer is consumer
+                        and callable(histogram._is_enabled) for histogram in histograms)
                 and isinstance(consumer._reader_storages, dict)
                 and hasattr(consumer._sdk_config, "exemplar_filter")
                 and all(type(storage) is MetricReaderStorage
@@ -71,48 +77,66 @@ def sdk_matches(histogram: Any) -> bool:
         return False
 
 
-def _record_direct(histogram: Any, sets: dict[Any, tuple[Any, list[Any]]], amount: float, key: Any,
-                   attributes: dict[str, Any]) -> None:
+def _record_direct(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]]]],
+                   amounts: Sequence[float], key: Any, attributes: dict[str, Any]) -> None:
     known = sets.get(key)
-    if known is not None and amount >= 0 and amount != math.inf:
-        consumer = histogram._measurement_consumer
+    if known is not None:
+        consumer = histograms[0]._measurement_consumer
         # The SDK replaces its storage map when readers are added or removed: learn the set again then.
-        if known[0] is consumer._reader_storages and histogram._is_enabled():
+        direct = known[0] is consumer._reader_storages
+        for histogram, amount in zip(histograms, amounts, strict=True):
+            # What the SDK would not aggregate as given (negative, infinite, NaN), or a disabled instrument.
+            if not (amount >= 0 and amount != math.inf and histogram._is_enabled()):
+                direct = False
+        if direct:
             context = get_current()
             now = time_ns()
-            point = _Point(amount, now, histogram, context, attributes)
-            sample = consumer._sdk_config.exemplar_filter.should_sample(amount, now, attributes, context)
-            for aggregation in known[1]:
-                aggregation.aggregate(point, sample)
+            exemplar_filter = consumer._sdk_config.exemplar_filter
+            sample = None
+            if type(exemplar_filter) in _FILTERS_BY_CONTEXT:
+                sample = exemplar_filter.should_sample(amounts[0], now, attributes, context)
+            # Every point is made before any is aggregated: a failure on the way leaves nothing counted twice.
+            points = [(_Point(amount, now, histogram, context, attributes), aggregations,
+                       sample if sample is not None
+                       else exemplar_filter.should_sample(amount, now, attributes, context))
+                      for histogram, amount, aggregations in zip(histograms, amounts, known[1], strict=True)]
+            for point, aggregations, sampled in points:
+                for aggregation in aggregations:
+                    aggregation.aggregate(point, sampled)
             return
-    histogram.record(amount, attributes)
+    _record_public(histograms, sets, amounts, key, attributes)
     if len(sets) < MAX_SETS:
-        LEARN(histogram, sets, key, attributes)
+        LEARN(histograms, sets, key, attributes)
 
 
-def _record_public(histogram: Any, sets: dict[Any, Any], amount: float, key: Any,
+def _record_public(histograms: Sequence[Any], sets: dict[Any, Any], amounts: Sequence[float], key: Any,
                    attributes: dict[str, Any]) -> None:
-    histogram.record(amount, attributes)
+    for histogram, amount in zip(histograms, amounts, strict=True):
+        histogram.record(amount, attributes)
 
 
-def _learn(histogram: Any, sets: dict[Any, tuple[Any, list[Any]]], key: Any, attributes: dict[str, Any]) -> None:
-    """Remember the aggregations ``Histogram.record`` just put these attributes' point in."""
+def _learn(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]]]], key: Any,
+           attributes: dict[str, Any]) -> None:
+    """Remember the aggregations ``Histogram.record`` just put these attributes' points in."""
     from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes
 
-    storages = histogram._measurement_consumer._reader_storages
-    aggregations = []
-    for storage in storages.values():
-        for match in storage._get_or_init_view_instrument_match(histogram):
-            keys = match._view._attribute_keys
-            kept = attributes if keys is None else {k: v for k, v in attributes.items() if k in keys}
-            aggregation = match._attributes_aggregation.get(_hash_attributes(kept))
-            if aggregation is None:
-                return
-            aggregations.append(aggregation)
-    sets[key] = (storages, aggregations)
+    storages = histograms[0]._measurement_consumer._reader_storages
+    per_histogram = []
+    for histogram in histograms:
+        aggregations = []
+        for storage in storages.values():
+            for match in storage._get_or_init_view_instrument_match(histogram):
+                keys = match._view._attribute_keys
+                kept = attributes if keys is None else {k: v for k, v in attributes.items() if k in keys}
+                aggregation = match._attributes_aggregation.get(_hash_attributes(kept))
+                if aggregation is None:
+                    return
+                aggregations.append(aggregation)
+        per_histogram.append(aggregations)
+    sets[key] = (storages, per_histogram)
 
 
-def _learn_nothing(histogram: Any, sets: dict[Any, Any], key: Any, attributes: dict[str, Any]) -> None:
+def _learn_nothing(histograms: Sequence[Any], sets: dict[Any, Any], key: Any, attributes: dict[str, Any]) -> None:
     """The public path of learning: the set's next points go through ``Histogram.record`` too."""
 
 

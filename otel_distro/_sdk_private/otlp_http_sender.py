@@ -158,8 +158,9 @@ def _shared_tls_report(ca_variable: str, error: Any) -> None:
         return
     _tls_next[0] = now + tls_interval[0]
     reason = re.search(r"certificate verify failed: ([^()'\"]+)", str(error))
-    _log.warning("otel-distro: the Collector's TLS certificate is not trusted (%s): set %s to the file of the CA "
-                 "that signed it [one such line per %gs: OTEL_DISTRO_EXPORT_ERROR_INTERVAL]",
+    _log.warning("otel-distro: the Collector's TLS certificate is not trusted (%s): set %s (or, for one signal, "
+                 "OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_CERTIFICATE) to the file of the CA that signed it "
+                 "[one such line per %gs: OTEL_DISTRO_EXPORT_ERROR_INTERVAL]",
                  reason.group(1).strip() if reason else type(error).__name__, ca_variable, tls_interval[0])
 
 

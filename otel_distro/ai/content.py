@@ -22,6 +22,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.trace import Event, SpanProcessor
 
 from otel_distro._internal_errors import report_internal_error
+from otel_distro._sdk_private import span_attributes
 
 OFF, REDACTED, FULL = "off", "redacted", "full"
 MARKER = "otel_distro.gen_ai.content"
@@ -36,7 +37,7 @@ CONTENT_KEYS = frozenset({
     "gen_ai.request.messages", "gen_ai.response.messages", "gen_ai.embeddings.input",
 })
 CONTENT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.prompts", "llm.completions")
-_GENAI_MARKERS = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system")
+_GENAI_MARKERS = frozenset(("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system"))
 
 
 def is_content_key(key: str) -> bool:
@@ -110,7 +111,8 @@ class ContentPolicy:
 
 
 def is_genai(attributes: Mapping[str, Any] | None) -> bool:
-    return bool(attributes) and any(key in attributes for key in _GENAI_MARKERS)  # type: ignore[operator]
+    # One pass over the keys: a span's attribute map answers ``in`` for a missing key by raising KeyError inside.
+    return bool(attributes) and not _GENAI_MARKERS.isdisjoint(attributes)  # type: ignore[arg-type]
 
 
 class ContentSpanProcessor(SpanProcessor):
@@ -121,6 +123,8 @@ class ContentSpanProcessor(SpanProcessor):
 
     def _on_ending(self, span: Any) -> None:
         try:
+            if not is_genai(span_attributes.READ(span)):
+                return  # every other span: one look at its attribute names (its events are never read)
             self._apply(span)
         except Exception as err:
             report_internal_error("ai.content_span", "the GenAI content policy was not applied to a span", err)
@@ -128,15 +132,16 @@ class ContentSpanProcessor(SpanProcessor):
     def _apply(self, span: Any) -> None:
         from otel_distro._sdk_private import ending_span
 
-        attributes = self.policy.attributes(span.attributes) if is_genai(span.attributes) else None
+        attributes = self.policy.attributes(span.attributes)
         events = None
-        if span.events and (attributes is not None or is_genai(span.attributes)):
+        if span.events:
             changed = [(e, self.policy.attributes(e.attributes)) for e in span.events]
             if any(new is not None for _, new in changed):
                 events = [e if new is None else Event(e.name, new, e.timestamp) for e, new in changed]
         if (attributes is not None or events is not None) and not ending_span.rewrite(span, attributes, events):
             report_internal_error("ai.content_rewrite", "GenAI span content is exported as captured: the SDK's "
                                   "span internals are not as tested (OTEL_DISTRO_AI_CONTENT not applied to spans)")
+
 
 class ContentLogProcessor(LogRecordProcessor):
     """Applies the policy to log records that are GenAI events or carry content attributes (a LogRecordProcessor).

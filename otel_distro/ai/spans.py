@@ -43,11 +43,11 @@ from opentelemetry import context as context_api
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind, StatusCode, TraceState, get_current_span
+from opentelemetry.trace import Link, SpanKind, StatusCode, TraceState
 from opentelemetry.util.types import Attributes
 
 from otel_distro._internal_errors import OnceWarnings, report_internal_error
-from otel_distro._sdk_private import ending_span
+from otel_distro._sdk_private import ending_span, span_attributes
 from otel_distro.ai import semconv
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ _log = logging.getLogger("otel_distro")
 # Set in the context by llm_call(): spans started under it are the API's to count.
 IN_API_CALL = context_api.create_key("otel_distro.ai.in_api_call")
 
-_START_KEYS = (semconv.OPERATION_NAME, semconv.PROVIDER_NAME, semconv.SYSTEM)
+_START_KEYS = _OPERATION, _PROVIDER, _SYSTEM = (semconv.OPERATION_NAME, semconv.PROVIDER_NAME, semconv.SYSTEM)
 # Scopes known to record gen_ai.client.token.usage themselves, when their meter cannot be inspected.
 _KNOWN_METRIC_SCOPES = frozenset({"opentelemetry.instrumentation.openai_v2",
                                   "opentelemetry.instrumentation.genai.openai",
@@ -141,18 +141,23 @@ def _int(value: Any) -> int | None:
 
 
 class _Open:
-    """What the processor keeps about one recording span of this process until it ends."""
+    """What the processor keeps about one recording span of this process until it ends.
 
-    __slots__ = ("agent", "calls", "cost", "covered", "extra", "inference", "input_tokens", "output_tokens",
-                 "own_metrics", "parent", "root", "skip", "span", "span_id", "unpriced")
+    It never refers to itself (a root is its own root, an agent run its own agent: None is kept for both), so
+    that an ended span's record and the span go as soon as they are dropped, not at the next garbage collection.
+    """
+
+    __slots__ = ("_outer_agent", "_root", "calls", "cost", "covered", "extra", "inference", "input_tokens",
+                 "is_agent", "output_tokens", "own_metrics", "parent", "skip", "span", "span_id", "unpriced")
 
     def __init__(self, span: Any, span_id: int, parent: _Open | None, inference: bool, is_agent: bool,
                  skip: bool) -> None:
         self.span = span
         self.span_id = span_id
         self.parent = parent
-        self.root: _Open = parent.root if parent is not None else self
-        self.agent: _Open | None = self if is_agent else (parent.agent if parent is not None else None)
+        self._root: _Open | None = parent.root if parent is not None else None
+        self._outer_agent: _Open | None = parent.agent if parent is not None else None
+        self.is_agent = is_agent
         self.inference = inference
         self.skip = skip
         self.covered: float | bool | None = False  # an inner span counted this call (its cost, None: unpriced)
@@ -160,6 +165,16 @@ class _Open:
         self.extra: dict[str, str] | None = None
         self.cost = 0.0
         self.calls = self.unpriced = self.input_tokens = self.output_tokens = 0
+
+    @property
+    def root(self) -> _Open:
+        """The local root span's record."""
+        return self._root if self._root is not None else self
+
+    @property
+    def agent(self) -> _Open | None:
+        """The record of the nearest agent run: this span's, or the one around it."""
+        return self if self.is_agent else self._outer_agent
 
     def inference_ancestors(self) -> Iterator[_Open]:
         entry = self.parent
@@ -170,12 +185,12 @@ class _Open:
 
     def cost_owners(self) -> Iterator[_Open]:
         """The spans that carry the summed cost of this call: every enclosing agent run, and the local root."""
-        agent = self.agent if self.agent is not self else (self.parent.agent if self.parent else None)
+        agent = self._outer_agent
         while agent is not None:
             yield agent
-            agent = agent.parent.agent if agent.parent is not None else None
-        if self.root is not self and self.root.agent is not self.root:
-            yield self.root
+            agent = agent._outer_agent
+        if self._root is not None and not self._root.is_agent:
+            yield self._root
 
 
 class GenAISpanProcessor(SpanProcessor):
@@ -194,38 +209,48 @@ class GenAISpanProcessor(SpanProcessor):
         self._scope_records_metrics: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._other_currency = OnceWarnings(_log)
+        self._ending_seen = False
 
     # ----------------------------------------------------------- per span
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        # Every span of the process comes here: an ordinary one costs a look at three names and a dict entry.
         try:
-            self._start(span, parent_context)
+            attrs = span_attributes.READ(span)
+            if _OPERATION in attrs or _PROVIDER in attrs or _SYSTEM in attrs:
+                self._start_call(span, parent_context, span.attributes)
+                return
+            span_id = span.context.span_id
+            entry = self._parent_entry(span)
+            if entry is None:  # a local root (or a parent started before this processor): a record of its own
+                self._keep(span_id, _Open(span, span_id, None, False, False, False))
+            else:  # it shares its parent's record: root, agent and call
+                self._open[span_id] = entry
         except Exception as err:
             report_internal_error("ai.span_start", "a span was not followed for GenAI cost", err)
 
-    def _start(self, span: Span, parent_context: Context | None) -> None:
+    def _parent_entry(self, span: Span) -> _Open | None:
+        parent = span.parent
+        return None if parent is None or parent.is_remote else self._open.get(parent.span_id)
+
+    def _start_call(self, span: Span, parent_context: Context | None, attrs: Mapping[str, Any]) -> None:
         ctx = parent_context if parent_context is not None else context_api.get_current()
-        parent_context_ = get_current_span(ctx).get_span_context()
-        parent = None if parent_context_.is_remote else self._open.get(parent_context_.span_id)
-        attrs = span.attributes or {}
         operation = attrs.get(semconv.OPERATION_NAME)
-        genai = operation is not None or semconv.PROVIDER_NAME in attrs or semconv.SYSTEM in attrs
-        span_id = span.get_span_context().span_id
-        if not genai and parent is not None:
-            self._open[span_id] = parent  # an ordinary span: it shares its parent's root, agent and call
-            return
-        entry = _Open(span, span_id, parent, genai and operation not in semconv.NOT_INFERENCE,
-                      operation == "invoke_agent", genai and bool(ctx.get(IN_API_CALL)))
-        if genai:
-            scope = span.instrumentation_scope
-            entry.own_metrics = self._records_own_metrics(scope.name if scope is not None else "")
-        if genai and self._cost_keys:
+        span_id = span.context.span_id
+        entry = _Open(span, span_id, self._parent_entry(span), operation not in semconv.NOT_INFERENCE,
+                      operation == "invoke_agent", bool(ctx.get(IN_API_CALL)))
+        scope = span.instrumentation_scope
+        entry.own_metrics = self._records_own_metrics(scope.name if scope is not None else "")
+        if self._cost_keys:
             found = {}
             for key in self._cost_keys:
                 value = baggage.get_baggage(key, ctx)
                 if value is not None:
                     found[key] = value
             entry.extra = found or None
+        self._keep(span_id, entry)
+
+    def _keep(self, span_id: int, entry: _Open) -> None:
         if len(self._open) > 50_000:  # spans that never end must not leak
             self._open.clear()
         self._open[span_id] = entry
@@ -238,44 +263,53 @@ class GenAISpanProcessor(SpanProcessor):
 
     def _on_ending(self, span: Span) -> None:
         # Runs (SDK >= 1.44) before any processor's on_end: the span's own attributes can still be completed.
-        self._finish(span, writable=True)
+        self._ending_seen = True
+        self._end(span, writable=True)
 
     def on_end(self, span: ReadableSpan) -> None:
-        self._finish(span, writable=False)
+        if not self._ending_seen:  # an SDK without the ending hook: the metrics only
+            self._end(span, writable=False)
 
-    def _finish(self, span: ReadableSpan, writable: bool) -> None:
+    def _end(self, span: ReadableSpan, writable: bool) -> None:
         try:
             span_id = span.context.span_id if span.context is not None else 0
             entry = self._open.pop(span_id, None)
             if entry is None:
                 return
-            attrs = span.attributes or {}
-            operation = attrs.get(semconv.OPERATION_NAME)
-            if entry.span_id != span_id:  # an ordinary span sharing its parent's record, unless it said late
-                if not _announced_late(attrs, operation):
-                    return
-                entry = _Open(span, span_id, entry, False, False, False)
-                self._follow_late(span, entry)
-            elif not entry.inference and not entry.skip and _announced_late(attrs, operation):
-                self._follow_late(span, entry)
-            written: dict[str, Any] = {}
-            if entry.inference and entry.skip:
-                self._account_api_call(entry, attrs)
-            elif entry.inference:
-                written = self._finish_call(span, entry, attrs, str(operation or "chat"))
-            elif operation == "invoke_agent":
-                self._meters.record_agent_run(str(attrs.get(semconv.AGENT_NAME) or "unknown"),
-                                              _duration(span), _error_type(span, attrs),
-                                              entry.input_tokens, entry.output_tokens)
-            elif operation == "execute_tool":
-                self._meters.record_tool_call(str(attrs.get(semconv.TOOL_NAME) or "unknown"),
-                                              _duration(span), _error_type(span, attrs))
-            if (entry.calls and entry.root is entry) or entry.agent is entry:
-                written.update(_sums(entry))
-            if written and writable:
-                ending_span.add_attributes(span, written)
+            attrs = span_attributes.READ(span)
+            if (_OPERATION in attrs or _PROVIDER in attrs or _SYSTEM in attrs
+                    or (entry.span_id == span_id and (entry.inference or entry.calls or entry.is_agent))):
+                self._finish(span, span_id, entry, writable)
+            # else: no GenAI call, and no sums to write
         except Exception as err:  # never break the host; say it once
             report_internal_error("ai.span_end", "deriving GenAI metrics from a span failed", err)
+
+    def _finish(self, span: ReadableSpan, span_id: int, entry: _Open, writable: bool) -> None:
+        attrs = span.attributes or {}
+        operation = attrs.get(semconv.OPERATION_NAME)
+        if entry.span_id != span_id:  # an ordinary span sharing its parent's record, unless it said late
+            if not _announced_late(attrs, operation):
+                return
+            entry = _Open(span, span_id, entry, False, False, False)
+            self._follow_late(span, entry)
+        elif not entry.inference and not entry.skip and _announced_late(attrs, operation):
+            self._follow_late(span, entry)
+        written: dict[str, Any] = {}
+        if entry.inference and entry.skip:
+            self._account_api_call(entry, attrs)
+        elif entry.inference:
+            written = self._finish_call(span, entry, attrs, str(operation or "chat"))
+        elif operation == "invoke_agent":
+            self._meters.record_agent_run(str(attrs.get(semconv.AGENT_NAME) or "unknown"),
+                                          _duration(span), _error_type(span, attrs),
+                                          entry.input_tokens, entry.output_tokens)
+        elif operation == "execute_tool":
+            self._meters.record_tool_call(str(attrs.get(semconv.TOOL_NAME) or "unknown"),
+                                          _duration(span), _error_type(span, attrs))
+        if (entry.calls and entry.root is entry) or entry.is_agent:
+            written.update(_sums(entry))
+        if written and writable:
+            ending_span.add_attributes(span, written)
 
     def _follow_late(self, span: ReadableSpan, entry: _Open) -> None:
         """A span that said it is a GenAI call only after it started (hand-made spans often do) is priced too."""

@@ -9,8 +9,8 @@ from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
-from otel_distro import forksafe, redaction
-from otel_distro.settings import Settings, export_file
+from otel_distro import redaction, signal_exporters
+from otel_distro.settings import Settings
 
 # The batch processor's queue and batch sizes are settings (OTEL_BLRP_MAX_QUEUE_SIZE,
 # _MAX_EXPORT_BATCH_SIZE). Their defaults: the SDK's 2048-record queue drops records
@@ -20,23 +20,7 @@ from otel_distro.settings import Settings, export_file
 
 
 def exporters(settings: Settings) -> list[LogRecordExporter]:
-    chosen: list[LogRecordExporter] = []
-    for name in settings.logs_exporter:
-        if name == "otlp":
-            from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-            exporter = OTLPLogExporter(endpoint=settings.signal_endpoint("logs"),
-                                       timeout=settings.signal_timeout_s("logs"))
-            chosen.append(forksafe.track(exporter))
-        elif name == "file":
-            from opentelemetry.exporter.otlp.json.file._log_exporter import FileLogExporter
-
-            chosen.append(FileLogExporter(export_file(settings, "logs")))
-        elif name == "console":
-            from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
-
-            chosen.append(ConsoleLogRecordExporter())
-    return chosen
+    return signal_exporters.chosen_exporters(settings, "logs")
 
 
 class DrainBridge(LogRecordProcessor):

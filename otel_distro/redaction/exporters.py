@@ -33,6 +33,19 @@ def _report_dropped(what: str, err: Exception) -> None:
     report_internal_error(f"redaction.{what}", f"redaction of {what} failed, those items were dropped", err)
 
 
+def _export_copies(exporter: Any, items: Sequence[Any], copy_one: Callable[[Any], Any], what: str,
+                   failure: Any) -> Any:
+    """Exports a redacted copy of each item; one that cannot be copied is dropped alone (never its batch)
+    and reported. ``failure`` is the result when no item is left to export."""
+    copies = []
+    for item in items:
+        try:
+            copies.append(copy_one(item))
+        except Exception as err:
+            _report_dropped(what, err)
+    return exporter.export(copies) if copies or not items else failure
+
+
 class _Delegating:
     """Forwards everything but ``export`` to the wrapped exporter."""
 
@@ -110,12 +123,7 @@ class RedactingSpanExporter(_Delegating, SpanExporter):
         self._resources = _ResourceCache(redactor)
 
     def export(self, spans: Sequence[Any]) -> Any:
-        try:
-            cleaned = [self._span(s) for s in spans]
-        except Exception as err:
-            _report_dropped("spans", err)
-            return SpanExportResult.FAILURE
-        return self.exporter.export(cleaned)
+        return _export_copies(self.exporter, spans, self._span, "spans", SpanExportResult.FAILURE)
 
     def _span(self, span: Any) -> Any:
         r = self.redactor
@@ -153,12 +161,7 @@ class RedactingLogExporter(_Delegating, LogRecordExporter):
         self._resources = _ResourceCache(redactor)
 
     def export(self, batch: Sequence[Any]) -> Any:
-        try:
-            cleaned = [self._record(r) for r in batch]
-        except Exception as err:
-            _report_dropped("log records", err)
-            return LogRecordExportResult.FAILURE
-        return self.exporter.export(cleaned)
+        return _export_copies(self.exporter, batch, self._record, "log records", LogRecordExportResult.FAILURE)
 
     def _record(self, readable: Any) -> Any:
         r = self.redactor
