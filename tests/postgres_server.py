@@ -99,9 +99,9 @@ def cluster(binaries: Path, database: str) -> Iterator[Cluster]:
               "--locale=C"], cwd=root)
         with open(log, "wb") as out:
             server = subprocess.Popen(
-                _as_server_user() + [str(binaries / "postgres"), "-D", str(data), "-p", str(port),
-                                     "-k", str(root), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                                     "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+                [*_as_server_user(), str(binaries / "postgres"), "-D", str(data), "-p", str(port),
+                 "-k", str(root), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
                 cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         _wait_ready(binaries, server, port, log, root)
         _run([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, database], cwd=root)

@@ -8,7 +8,6 @@ the local OpenAI-compatible server for the LLM call.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

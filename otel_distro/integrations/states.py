@@ -15,8 +15,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 from importlib.metadata import Distribution, PackageNotFoundError, entry_points, version
+from typing import Any
 
 from otel_distro.integrations import registry
 
