@@ -495,7 +495,7 @@ def sdk_encoders_off(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_spans_reach_the_receiver_through_our_encoding(receiver: OtlpTestReceiver, sdk_encoders_off: None,
                                                        redactor: Redactor | None) -> None:
     wrapped = redaction.wrap_span_exporter(_span_exporter(receiver), redactor)
-    assert isinstance(wrapped, exporters.EncodingSpanExporter)
+    assert isinstance(wrapped.exporter, exporters.EncodingSpanExporter)
     batch = _real_spans()
     assert wrapped.export(batch) is SpanExportResult.SUCCESS
     got = {s.name: s for s in receiver.spans()}
@@ -617,11 +617,11 @@ def test_other_exporters_keep_the_copy_path(receiver: OtlpTestReceiver) -> None:
             return super().export(spans)
 
     custom = Custom(endpoint=f"{receiver.endpoint}/v1/traces")
-    assert type(redaction.wrap_span_exporter(custom, RULES)) is exporters.RedactingSpanExporter
-    assert redaction.wrap_span_exporter(custom, None) is custom
+    assert type(redaction.wrap_span_exporter(custom, RULES).exporter) is exporters.RedactingSpanExporter
+    assert redaction.wrap_span_exporter(custom, None).exporter is custom
     memory = InMemorySpanExporter()
-    assert redaction.wrap_span_exporter(memory, None) is memory
-    assert type(redaction.wrap_span_exporter(memory, RULES)) is exporters.RedactingSpanExporter
+    assert redaction.wrap_span_exporter(memory, None).exporter is memory
+    assert type(redaction.wrap_span_exporter(memory, RULES).exporter) is exporters.RedactingSpanExporter
     odd = _log_exporter(receiver)
     del odd._client  # an SDK whose exporter is built differently
     assert type(redaction.wrap_log_exporter(odd, RULES)) is exporters.RedactingLogExporter

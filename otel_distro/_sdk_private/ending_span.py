@@ -6,7 +6,7 @@ span processors. The fast path writes into the frozen attribute map of the endin
 processor before any ``on_end``, so the batch processor queues the span with the added attributes. The public
 path adds nothing: the cost is then in the metrics only. ``rewrite`` (the GenAI content policy) replaces the
 attributes and events (``Span._events`` is a ``BoundedList`` holding a ``_dq`` deque); its public path cannot
-remove anything, so it reports that content may be exported as captured.
+remove anything, so the policy is then applied to copies at export (``ai.content.policy_at_export``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ def _write_nothing(span: Any, attributes: Mapping[str, Any]) -> bool:
     return False
 
 
-add_attributes: FastPath[bool] = FastPath("ending_span.add_attributes", _write_frozen, _write_nothing)
 
 
 def _rewrite_frozen(span: Any, attributes: Mapping[str, Any] | None, events: Sequence[Any] | None) -> bool:
@@ -43,7 +42,6 @@ def _rewrite_refused(span: Any, attributes: Mapping[str, Any] | None, events: Se
     return False
 
 
-rewrite: FastPath[bool] = FastPath("ending_span.rewrite", _rewrite_frozen, _rewrite_refused)
 
 
 def _probe() -> bool:
@@ -63,3 +61,12 @@ def _probe_rewrite() -> bool:
     span.end()
     rewrite(span, {"kept": 1}, [])
     return dict(span.attributes) == {"kept": 1} and not span.events
+
+
+def new_guards() -> tuple[FastPath[bool], FastPath[bool]]:
+    """The (add_attributes, rewrite) guards, not yet probed (the GenAI set-up probes the ones it uses)."""
+    return (FastPath("ending_span.add_attributes", _write_frozen, _write_nothing),
+            FastPath("ending_span.rewrite", _rewrite_frozen, _rewrite_refused))
+
+
+add_attributes, rewrite = new_guards()

@@ -210,6 +210,8 @@ def _install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime:
 
     if ending_span.rewrite.probe(ending_span._probe_rewrite):
         tracer_provider.add_span_processor(content.ContentSpanProcessor(content.policy_from_settings(chosen)))
+    else:  # spans cannot be changed while they end: their exporters apply the policy to copies
+        content.enforce_at_export(content.policy_from_settings(chosen))
     meters = _meters_on_first_use(meter_provider, chosen, _overrides(chosen),
                                   follow_updates=bool(chosen.ai_prices_update_url))
     processor = None

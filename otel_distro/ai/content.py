@@ -7,15 +7,16 @@ value. The policy holds whatever an instrumentation's own capture setting is: th
 it only removes or masks what an instrumentation captured (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``,
 ``ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE`` ...).
 
-Spans are rewritten while they end (:class:`ContentSpanProcessor`, before any exporter's processor sees them),
-log records as they are emitted (:class:`ContentLogProcessor`, which the log pipeline runs before its batch
+Spans are rewritten while they end (:class:`ContentSpanProcessor`, before any exporter's processor sees them;
+where the SDK's span internals do not allow that, the span exporters apply the policy to copies instead), log
+records as they are emitted (:class:`ContentLogProcessor`, which the log pipeline runs before its batch
 processors). This module imports nothing heavy: the log pipeline loads it at start-up.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk._logs import LogRecordProcessor
@@ -101,6 +102,13 @@ class ContentPolicy:
             return kept
         return {k: self.value(v) if is_content_key(k) else v for k, v in attributes.items()}
 
+    def events(self, events: Sequence[Any]) -> list[Any] | None:
+        """The span events with the policy applied to their attributes; None when nothing changes."""
+        changed = [(e, self.attributes(e.attributes)) for e in events]
+        if all(new is None for _, new in changed):
+            return None
+        return [e if new is None else Event(e.name, new, e.timestamp) for e, new in changed]
+
     def body(self, body: Any) -> tuple[bool, Any]:
         """(changed, new body) for the body of a GenAI event."""
         if body is None:
@@ -133,14 +141,13 @@ class ContentSpanProcessor(SpanProcessor):
         from otel_distro._sdk_private import ending_span
 
         attributes = self.policy.attributes(span.attributes)
-        events = None
-        if span.events:
-            changed = [(e, self.policy.attributes(e.attributes)) for e in span.events]
-            if any(new is not None for _, new in changed):
-                events = [e if new is None else Event(e.name, new, e.timestamp) for e, new in changed]
+        events = self.policy.events(span.events) if span.events else None
         if (attributes is not None or events is not None) and not ending_span.rewrite(span, attributes, events):
-            report_internal_error("ai.content_rewrite", "GenAI span content is exported as captured: the SDK's "
-                                  "span internals are not as tested (OTEL_DISTRO_AI_CONTENT not applied to spans)")
+            # Before any exporter's processor has this span: from now on its copy is what leaves the process.
+            enforce_at_export(self.policy)
+            report_internal_error("ai.content_rewrite", "GenAI span content cannot be changed while spans end "
+                                  "(the SDK's span internals are not as tested): OTEL_DISTRO_AI_CONTENT is applied "
+                                  "to copies at export from now on")
 
 
 class ContentLogProcessor(LogRecordProcessor):
@@ -185,6 +192,18 @@ class ContentLogProcessor(LogRecordProcessor):
 
 
 _policies: weakref.WeakSet[ContentPolicy] = weakref.WeakSet()
+# The policy the span exporters apply themselves, set only when spans cannot be changed while they end: the
+# content is then removed or masked on copies, never exported as captured.
+_at_export: ContentPolicy | None = None
+
+
+def enforce_at_export(policy: ContentPolicy) -> None:
+    global _at_export
+    _at_export = policy
+
+
+def policy_at_export() -> ContentPolicy | None:
+    return _at_export
 
 
 def policy_from_settings(settings: Any) -> ContentPolicy:

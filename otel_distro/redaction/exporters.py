@@ -24,6 +24,7 @@ from opentelemetry.util.types import AnyValue  # noqa: F401 (the record copy's f
 from otel_distro import otlp_wire
 from otel_distro._internal_errors import report_internal_error
 from otel_distro._sdk_private import FastPath, metric_exporter, otlp_http_sender, prometheus_reader
+from otel_distro.ai import content as ai_content
 from otel_distro.redaction.rules import Redactor
 
 # ---------------------------------------------------------------- exporter wrappers
@@ -273,13 +274,45 @@ class EncodingLogExporter(_Delegating, LogRecordExporter):
         return result if sent else LogRecordExportResult.FAILURE
 
 
+class ContentPolicyAtExport(_Delegating, SpanExporter):
+    """Hands each batch on, GenAI spans first given the content policy on copies when the policy could not be
+    applied as they ended (``ai.content.policy_at_export``); otherwise one lookup per batch."""
+
+    def __init__(self, exporter: Any) -> None:
+        super().__init__(exporter, None)
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        policy = ai_content.policy_at_export()
+        if policy is None:
+            return self.exporter.export(spans)
+        return _export_copies(self.exporter, spans, lambda span: _with_content_policy(span, policy),
+                              "GenAI spans (content policy)", SpanExportResult.FAILURE)
+
+
+def _with_content_policy(span: Any, policy: Any) -> Any:
+    if not ai_content.is_genai(span.attributes):
+        return span
+    attributes = policy.attributes(span.attributes)
+    events = policy.events(span.events) if span.events else None
+    if attributes is None and events is None:
+        return span
+    return _SpanCopy(
+        (span.dropped_attributes, span.dropped_events, span.dropped_links),
+        name=span.name, context=span.context, parent=span.parent, resource=span.resource,
+        attributes=span.attributes if attributes is None else attributes,
+        events=span.events if events is None else events, links=span.links, kind=span.kind,
+        status=span.status, start_time=span.start_time, end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope)
+
+
 def wrap_span_exporter(exporter: Any, redactor: Redactor | None) -> Any:
-    """The exporter as the provider should use it: redacting, and encoding itself for OTLP/HTTP."""
+    """The exporter as the provider should use it: redacting, encoding itself for OTLP/HTTP, and applying the
+    GenAI content policy where spans could not be changed as they ended."""
     otlp_http_sender.watch_answers(exporter, "spans")
     send = otlp_http_sender.sender(exporter, "spans")
     if send is not None:
-        return EncodingSpanExporter(exporter, redactor, send)
-    return exporter if redactor is None else RedactingSpanExporter(exporter, redactor)
+        return ContentPolicyAtExport(EncodingSpanExporter(exporter, redactor, send))
+    return ContentPolicyAtExport(exporter if redactor is None else RedactingSpanExporter(exporter, redactor))
 
 
 def wrap_log_exporter(exporter: Any, redactor: Redactor | None) -> Any:
