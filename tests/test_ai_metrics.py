@@ -380,6 +380,20 @@ def test_span_metrics_can_be_turned_off() -> None:
         ai.uninstall()
 
 
+@pytest.mark.parametrize("span_metrics", ["true", "false"])
+def test_the_content_policy_applies_to_spans_with_span_metrics_on_or_off(span_metrics: str) -> None:
+    rig = make_rig(OTEL_DISTRO_AI_SPAN_METRICS=span_metrics)
+    try:
+        with rig.tracer().start_as_current_span("chat", attributes={**CHAT, "gen_ai.input.messages": "a prompt"}):
+            pass
+        (span,) = rig.spans.get_finished_spans()
+        assert "gen_ai.input.messages" not in span.attributes
+        assert span.attributes["otel_distro.gen_ai.content"] == "removed"
+        assert (rig.runtime.processor is None) == (span_metrics == "false")
+    finally:
+        ai.uninstall()
+
+
 def test_override_file_prices_the_api(tmp_path: Any) -> None:
     prices = tmp_path / "prices.yaml"
     prices.write_text("- {provider: openai, model: gpt-4o, input: 100, output: 1000}\n")

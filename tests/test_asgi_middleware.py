@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -26,6 +28,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from otel_distro.ai.spans import GenAISampler
 from otel_distro.integrations.asgi import HeaderCapture, TelemetryMiddleware, excluded_paths_matcher, url_query
 from otel_distro.metrics import SECONDS_BUCKETS
+from tests.conftest import ROOT
 
 OFF = {"tracing": False, "metrics": False, "logs": False}  # FastAPI's own telemetry
 
@@ -457,3 +460,45 @@ def test_an_unhandled_exception_becomes_one_error_log_record_in_the_span(rig: Ri
 def test_a_handled_request_logs_nothing(rig: Rig) -> None:
     rig.request("GET", "/items/1")
     assert rig.logs.get_finished_logs() == ()
+
+
+_BUILT_BEFORE_THE_PROVIDER = """
+import asyncio
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otel_distro.integrations.asgi import TelemetryMiddleware
+
+async def app(scope, receive, send):
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+async def receive():
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+async def send(message):
+    pass
+
+def request(middleware):
+    scope = {"type": "http", "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/x",
+             "query_string": b"", "root_path": "", "headers": []}
+    asyncio.run(middleware(scope, receive, send))
+
+middleware = TelemetryMiddleware(app)  # built before any provider is set: it follows the global one
+request(middleware)
+exported = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exported))
+trace.set_tracer_provider(provider)
+request(middleware)
+request(middleware)
+print(len(exported.get_finished_spans()), middleware.tracer_provider is provider, middleware.follows_global_provider)
+"""
+
+
+def test_a_middleware_built_before_the_provider_follows_the_global_one_once_set() -> None:
+    done = subprocess.run([sys.executable, "-c", _BUILT_BEFORE_THE_PROVIDER], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", "True", "False"]  # then set for good: no longer looked up per request

@@ -100,3 +100,12 @@ def test_when_the_probe_fails_at_start_up_the_exporters_apply_the_policy(
         ai.uninstall()
     (span,) = receiver.wait_for(lambda: [s for s in receiver.spans() if s.name == "chat"], what="the chat span")
     assert span.attributes[content.MARKER] == content.REMOVED and "gen_ai.input.messages" not in span.attributes
+
+
+def test_an_sdk_that_never_calls_the_ending_hook_fails_the_probe(monkeypatch: pytest.MonkeyPatch,
+                                                                  production_errors: None) -> None:
+    from opentelemetry.sdk import trace as sdk_trace
+
+    monkeypatch.setattr(sdk_trace.SynchronousMultiSpanProcessor, "_on_ending", lambda self, span: None)
+    (_, rewrite) = fresh_guards(monkeypatch, seam, "add_attributes", "rewrite")
+    assert rewrite.probe(seam._probe_rewrite) is False and not rewrite.active

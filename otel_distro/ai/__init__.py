@@ -208,8 +208,9 @@ def _install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime:
     from otel_distro._sdk_private import ending_span
     from otel_distro.ai import content
 
+    content_policy = None
     if ending_span.rewrite.probe(ending_span._probe_rewrite):
-        tracer_provider.add_span_processor(content.ContentSpanProcessor(content.policy_from_settings(chosen)))
+        content_policy = content.ContentSpanProcessor(content.policy_from_settings(chosen))
     else:  # spans cannot be changed while they end: their exporters apply the policy to copies
         content.enforce_at_export(content.policy_from_settings(chosen))
     meters = _meters_on_first_use(meter_provider, chosen, _overrides(chosen),
@@ -217,10 +218,13 @@ def _install(chosen: Any, tracer_provider: Any, meter_provider: Any) -> Runtime:
     processor = None
     if chosen.ai_span_metrics:
         ending_span.add_attributes.probe(ending_span._probe)
-        processor = GenAISpanProcessor(meters, meter_provider)
+        # One processor for both: every span of the process passes it, and each processor costs every span.
+        processor = GenAISpanProcessor(meters, meter_provider, content_policy)
         if not isinstance(tracer_provider.sampler, GenAISampler):
             tracer_provider.sampler = GenAISampler(tracer_provider.sampler)
         tracer_provider.add_span_processor(processor)
+    elif content_policy is not None:
+        tracer_provider.add_span_processor(content_policy)
     updater = _start_updates(chosen.ai_prices_update_url) if chosen.ai_prices_update_url else None
     runtime = Runtime(meters, processor, tracer_provider.get_tracer("otel_distro.ai"), updater)
     with _lock:

@@ -130,6 +130,10 @@ class ContentSpanProcessor(SpanProcessor):
         self.policy = policy
 
     def _on_ending(self, span: Any) -> None:
+        self.apply(span)
+
+    def apply(self, span: Any) -> None:
+        """Apply the policy to ``span`` (an ending span) if it is a GenAI span."""
         try:
             if not is_genai(span_attributes.READ(span)):
                 return  # every other span: one look at its attribute names (its events are never read)

@@ -52,6 +52,7 @@ from otel_distro.ai import semconv
 
 if TYPE_CHECKING:
     from otel_distro.ai import MetersOnFirstUse
+    from otel_distro.ai.content import ContentSpanProcessor
     from otel_distro.ai.meters import GenAIMeters
 
 _log = logging.getLogger("otel_distro")
@@ -201,8 +202,10 @@ class GenAISpanProcessor(SpanProcessor):
     its cost; a call none of whose spans report usage is counted once, as unpriced, by the outermost.
     """
 
-    def __init__(self, meters: GenAIMeters | MetersOnFirstUse, meter_provider: Any = None) -> None:
+    def __init__(self, meters: GenAIMeters | MetersOnFirstUse, meter_provider: Any = None,
+                 content: ContentSpanProcessor | None = None) -> None:
         self._meters = meters
+        self._content = content  # the content policy, applied to GenAI spans before they are priced
         self._meter_provider = meter_provider
         self._cost_keys = meters.cost_attributes
         self._open: dict[int, _Open] = {}
@@ -272,13 +275,15 @@ class GenAISpanProcessor(SpanProcessor):
 
     def _end(self, span: ReadableSpan, writable: bool) -> None:
         try:
-            span_id = span.context.span_id if span.context is not None else 0
-            entry = self._open.pop(span_id, None)
-            if entry is None:
-                return
+            context = span.context
+            span_id = context.span_id if context is not None else 0
             attrs = span_attributes.READ(span)
-            if (_OPERATION in attrs or _PROVIDER in attrs or _SYSTEM in attrs
-                    or (entry.span_id == span_id and (entry.inference or entry.calls or entry.is_agent))):
+            named = _OPERATION in attrs or _PROVIDER in attrs or _SYSTEM in attrs
+            if named and writable and self._content is not None:
+                self._content.apply(span)
+            entry = self._open.pop(span_id, None)
+            if entry is not None and (named or (entry.span_id == span_id and (
+                    entry.inference or entry.calls or entry.is_agent))):
                 self._finish(span, span_id, entry, writable)
             # else: no GenAI call, and no sums to write
         except Exception as err:  # never break the host; say it once
