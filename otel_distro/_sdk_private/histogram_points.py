@@ -95,12 +95,14 @@ def _record_direct(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[li
             sample = None
             if type(exemplar_filter) in _FILTERS_BY_CONTEXT:
                 sample = exemplar_filter.should_sample(amounts[0], now, attributes, context)
-            # Every point is made before any is aggregated: a failure on the way leaves nothing counted twice.
-            points = [(_Point(amount, now, histogram, context, attributes), aggregations,
-                       sample if sample is not None
-                       else exemplar_filter.should_sample(amount, now, attributes, context))
-                      for histogram, amount, aggregations in zip(histograms, amounts, known[1], strict=True)]
-            for point, aggregations, sampled in points:
+            samples = [sample] * len(amounts) if sample is not None else [
+                exemplar_filter.should_sample(amount, now, attributes, context) for amount in amounts]
+            # One point object, given each amount in turn: an aggregation and its exemplar reservoir read its
+            # fields while aggregate() runs and keep none of it.
+            point = _Point(amounts[0], now, histograms[0], context, attributes)
+            for histogram, amount, aggregations, sampled in zip(histograms, amounts, known[1], samples, strict=True):
+                point.value = amount
+                point.instrument = histogram
                 for aggregation in aggregations:
                     aggregation.aggregate(point, sampled)
             return
