@@ -1,6 +1,6 @@
 """Start-up cost: otel-distro against the upstream opentelemetry-distro, wall and CPU time.
 
-    python bench/bench_startup.py [--runs 20] [--baseline DIR ...] [--seed N]
+    python bench/bench_startup.py [--runs 20] [--baseline DIR ...] [--seed N] [--program CODE]
 
 Two measurements, each in fresh interpreters:
 
@@ -45,6 +45,11 @@ distribution-free 95% confidence interval, and in how many rounds ours was
 cheaper): when the interval holds 1.0 the two are not told apart at that noise.
 Children run in an empty working directory, so that ``PYTHONPATH`` decides
 which ``otel_distro`` is loaded.
+
+``--program CODE`` runs ``python -c CODE`` instead of ``pass`` in the whole-process and stepwise measurements,
+e.g. ``--program "import fastapi"``: the upstream distro imports every installed instrumentor's library at
+start-up, otel-distro instruments a library when the program first imports it; with a program that imports
+what is installed, both sides load the same instrumentors and libraries.
 
 ``--baseline DIR`` (repeatable) adds another copy of the ``otel_distro``
 package (e.g. ``git archive <commit> otel_distro | tar -x -C DIR``), run
@@ -181,6 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--program", default="pass", help="the code run by python -c (default: pass)")
     parser.add_argument("--baseline", type=Path, action="append", default=[],
                         help="a directory holding another otel_distro package")
     args = parser.parse_args()
@@ -209,11 +215,11 @@ def main() -> None:
                 env = env_for(variant, receiver.endpoint, baselines)
                 if kind == "instrument":
                     prefix = [] if variant == "bare" else [str(BIN / "opentelemetry-instrument")]
-                    wall, cpu, _ = run([*prefix, sys.executable, "-c", "pass"], env, cwd)
+                    wall, cpu, _ = run([*prefix, sys.executable, "-c", args.program], env, cwd)
                     row = {"wall": wall, "cpu": cpu}
                 elif kind == "phases":
                     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(phases_dir), env.get("PYTHONPATH")]))
-                    _, _, out = run([sys.executable, "-c", "pass"], env, cwd)
+                    _, _, out = run([sys.executable, "-c", args.program], env, cwd)
                     row = json.loads(out.strip().splitlines()[-1])
                     row["own"] = row["distro"] + row["configure"] + row["exit"]
                 else:
@@ -240,7 +246,7 @@ def main() -> None:
                 print(f"    {metric:<5} {compare(results[(kind, variant)], theirs, metric)}")
 
     table("instrument", ["bare", *distros], ("wall", "cpu"),
-          "opentelemetry-instrument python -c pass, whole process (cpu: user+sys)", "wall cpu")
+          f"opentelemetry-instrument python -c {args.program!r}, whole process (cpu: user+sys)", "wall cpu")
     bare_wall, bare_cpu = (statistics.median(r[m] for r in results[("instrument", "bare")]) for m in ("wall", "cpu"))
     for variant in distros:
         wall, cpu = (statistics.median(r[m] for r in results[("instrument", variant)]) for m in ("wall", "cpu"))
