@@ -1,6 +1,6 @@
 """Start-up cost: otel-distro against the upstream opentelemetry-distro, wall and CPU time.
 
-    python bench/bench_startup.py [--runs 20] [--baseline DIR ...] [--seed N]
+    python bench/bench_startup.py [--runs 20] [--baseline DIR ...] [--seed N] [--program CODE]
 
 Two measurements, each in fresh interpreters:
 
@@ -12,9 +12,13 @@ Two measurements, each in fresh interpreters:
   ``opentelemetry-instrument``'s does (``initialize()``) but times, in CPU
   time of the process, loading the distro, running the configurator, loading
   the instrumentors, and the atexit handlers that the start registered (the
-  flush and shutdown of the telemetry). The distro's own cost is distro +
-  configure + exit; it is a few percent of the whole process, whose noise
-  (about 1 s of instrumentor imports and interpreter teardown) hides it.
+  flush and shutdown of the telemetry), then the program between them (with
+  what instrumenting on its imports costs: otel-distro's instrumentations are
+  applied there) and the interpreter's teardown after the handlers (the
+  child's total CPU from ``os.wait4`` less the CPU when they finished). The
+  distro's own cost is distro + configure + exit; with a program that imports
+  libraries, the upstream distro imports some modules both need while loading
+  the instrumentors, so compare the whole process.
 * in-process import + configure: ``import otel_distro; otel_distro.configure()``
   against upstream's ``OpenTelemetryDistro().configure()`` +
   ``OpenTelemetryConfigurator().configure()``, timed inside the child from
@@ -45,6 +49,11 @@ distribution-free 95% confidence interval, and in how many rounds ours was
 cheaper): when the interval holds 1.0 the two are not told apart at that noise.
 Children run in an empty working directory, so that ``PYTHONPATH`` decides
 which ``otel_distro`` is loaded.
+
+``--program CODE`` runs ``python -c CODE`` instead of ``pass`` in the whole-process and stepwise measurements,
+e.g. ``--program "import fastapi"``: the upstream distro imports every installed instrumentor's library at
+start-up, otel-distro instruments a library when the program first imports it; with a program that imports
+what is installed, both sides load the same instrumentors and libraries.
 
 ``--baseline DIR`` (repeatable) adds another copy of the ``otel_distro``
 package (e.g. ``git archive <commit> otel_distro | tar -x -C DIR``), run
@@ -97,7 +106,9 @@ def timed(name, step):
 
 
 def report():  # registered before initialize(): runs after the handlers it registers
-    phases["exit"] = clock() - phases.pop("exit_began")
+    phases["exit"] = clock() - phases["exit_began"]
+    phases["program"] = phases.pop("exit_began") - phases.pop("initialized")
+    phases["reported_at"] = clock()  # the process's CPU so far: the rest of its total is the interpreter's teardown
     print(json.dumps(phases), flush=True)
 
 
@@ -106,9 +117,10 @@ for name, attribute in (("distro", "_load_distro"), ("configure", "_load_configu
                         ("instrumentors", "_load_instrumentors")):
     setattr(auto_instrumentation, attribute, timed(name, getattr(auto_instrumentation, attribute)))
 auto_instrumentation.initialize()
+phases["initialized"] = clock()
 atexit.register(lambda: phases.__setitem__("exit_began", clock()))  # registered last: runs first
 """
-PHASES = ("distro", "configure", "exit", "own", "instrumentors")
+PHASES = ("distro", "configure", "exit", "own", "instrumentors", "program", "teardown")
 
 _CLOCKS = "import os, time; w = time.perf_counter(); c = time.process_time(); "
 _REPORT = "; print(time.perf_counter() - w, time.process_time() - c)"
@@ -169,6 +181,8 @@ def median_ci(values: list[float]) -> tuple[float, float]:
 
 def compare(ours: list[dict[str, float]], theirs: list[dict[str, float]], metric: str) -> str:
     """Ours / upstream for one metric: ratio of medians, and per round with a 95% CI."""
+    if any(r[metric] <= 0 for r in theirs):
+        return "n/a (zero in a round)"
     of_medians = statistics.median(r[metric] for r in ours) / statistics.median(r[metric] for r in theirs)
     per_round = [a[metric] / b[metric] for a, b in zip(ours, theirs, strict=True)]
     low, high = median_ci(per_round)
@@ -181,6 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--program", default="pass", help="the code run by python -c (default: pass)")
     parser.add_argument("--baseline", type=Path, action="append", default=[],
                         help="a directory holding another otel_distro package")
     args = parser.parse_args()
@@ -209,13 +224,14 @@ def main() -> None:
                 env = env_for(variant, receiver.endpoint, baselines)
                 if kind == "instrument":
                     prefix = [] if variant == "bare" else [str(BIN / "opentelemetry-instrument")]
-                    wall, cpu, _ = run([*prefix, sys.executable, "-c", "pass"], env, cwd)
+                    wall, cpu, _ = run([*prefix, sys.executable, "-c", args.program], env, cwd)
                     row = {"wall": wall, "cpu": cpu}
                 elif kind == "phases":
                     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(phases_dir), env.get("PYTHONPATH")]))
-                    _, _, out = run([sys.executable, "-c", "pass"], env, cwd)
+                    _, cpu, out = run([sys.executable, "-c", args.program], env, cwd)
                     row = json.loads(out.strip().splitlines()[-1])
                     row["own"] = row["distro"] + row["configure"] + row["exit"]
+                    row["teardown"] = cpu - row.pop("reported_at")
                 else:
                     script = IN_PROCESS[UPSTREAM if variant == UPSTREAM else OURS]
                     _, _, out = run([sys.executable, "-c", script], env, cwd)
@@ -240,14 +256,15 @@ def main() -> None:
                 print(f"    {metric:<5} {compare(results[(kind, variant)], theirs, metric)}")
 
     table("instrument", ["bare", *distros], ("wall", "cpu"),
-          "opentelemetry-instrument python -c pass, whole process (cpu: user+sys)", "wall cpu")
+          f"opentelemetry-instrument python -c {args.program!r}, whole process (cpu: user+sys)", "wall cpu")
     bare_wall, bare_cpu = (statistics.median(r[m] for r in results[("instrument", "bare")]) for m in ("wall", "cpu"))
     for variant in distros:
         wall, cpu = (statistics.median(r[m] for r in results[("instrument", variant)]) for m in ("wall", "cpu"))
         print(f"  {variant} above bare python: wall +{(wall - bare_wall) * 1e3:.0f} ms, "
               f"cpu +{(cpu - bare_cpu) * 1e3:.0f} ms")
     table("phases", distros, PHASES,
-          "the same start by steps, process CPU (own = distro + configure + exit)", "own instrumentors")
+          "the same start by steps, process CPU (own = distro + configure + exit; program: the -c code, with what "
+          "instrumenting on its imports costs; teardown: after the exit handlers)", "own instrumentors program teardown")
     table("in-process", distros, ("wall", "cpu"),
           "import + configure, timed in-process (cpu: process_time)", "wall cpu")
 

@@ -27,7 +27,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_distro import ai, config_file, diagnostics, logs, resource, settings, traces
+from otel_distro import ai, diagnostics, logs, resource, settings, traces
 from otel_distro import metrics as metrics_
 from otel_distro._internal_errors import report_internal_error
 from otel_distro._sdk_private import metric_locks_after_fork, provider_resource
@@ -130,6 +130,8 @@ def _from_environment(chosen: settings.Settings) -> _Providers:
 
 
 def _from_file(chosen: settings.Settings) -> _Providers:
+    from otel_distro import config_file
+
     built = config_file.build(chosen)
     metric_locks_after_fork.renew_after_fork(built.meter_provider)
     return _Providers(*built, pull_endpoint=None, exports_logs=config_file.exports_logs(chosen.declarative),
@@ -139,6 +141,8 @@ def _from_file(chosen: settings.Settings) -> _Providers:
 def _providers(chosen: settings.Settings) -> tuple[settings.Settings, _Providers]:
     """The file's providers when OTEL_CONFIG_FILE is in use and can be built, else the environment's."""
     if chosen.declarative is not None:
+        from otel_distro import config_file  # only with OTEL_CONFIG_FILE: not a start-up cost otherwise
+
         try:
             return chosen, _from_file(chosen)
         except config_file.ConfigFileError as err:

@@ -25,7 +25,7 @@ from opentelemetry.sdk.metrics.view import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from otel_distro import forksafe, prometheus_workers, redaction
+from otel_distro import forksafe, redaction
 from otel_distro._internal_errors import report_internal_error
 from otel_distro._sdk_private import advisory_buckets, metric_locks_after_fork
 from otel_distro.settings import Settings
@@ -124,6 +124,8 @@ class PullEndpoint:
         if self.registration is not None:
             self.registration.unlink(missing_ok=True)
         if self.workers_dir is not None:
+            from otel_distro import prometheus_workers
+
             prometheus_workers.remove_directory(self.workers_dir)
 
 
@@ -153,6 +155,8 @@ def prometheus_reader(settings: Settings) -> tuple[MetricReader, PullEndpoint | 
 def _serve_public(settings: Settings, registry: Any) -> PullEndpoint | None:
     from prometheus_client import start_http_server
 
+    from otel_distro import prometheus_workers  # only with a Prometheus endpoint: not a start-up cost otherwise
+
     workers_dir = prometheus_workers.create_directory()
     served = prometheus_workers.served_registry(registry, workers_dir) if workers_dir is not None else registry
     try:
@@ -175,6 +179,8 @@ def _serve_public(settings: Settings, registry: Any) -> PullEndpoint | None:
 
 def _serve_for_parent(registry: Any, parents_dir: Path) -> PullEndpoint | None:
     from prometheus_client import start_http_server
+
+    from otel_distro import prometheus_workers
 
     try:
         server, _thread = start_http_server(0, addr="127.0.0.1", registry=registry)
