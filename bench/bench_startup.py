@@ -264,7 +264,8 @@ def main() -> None:
               f"cpu +{(cpu - bare_cpu) * 1e3:.0f} ms")
     table("phases", distros, PHASES,
           "the same start by steps, process CPU (own = distro + configure + exit; program: the -c code, with what "
-          "instrumenting on its imports costs; teardown: after the exit handlers)", "own instrumentors program teardown")
+          "instrumenting on its imports costs; teardown: after the exit handlers)",
+          "own instrumentors program teardown")
     table("in-process", distros, ("wall", "cpu"),
           "import + configure, timed in-process (cpu: process_time)", "wall cpu")
 

@@ -33,7 +33,8 @@ def variants() -> dict[str, Callable[[], None]]:
         "d", unit="s")
     sets: dict = {}
     histograms = (histogram,)
-    histogram_points.RECORD(histograms, sets, (0.01,), POINT_KEY, POINT_ATTRIBUTES)  # the SDK records, the set is learnt
+    # The SDK records this first point; the attribute set is learnt.
+    histogram_points.RECORD(histograms, sets, (0.01,), POINT_KEY, POINT_ATTRIBUTES)
     return {
         "span start, direct": lambda: server_span._start_lean(tracer, "GET", None, SPAN_ATTRIBUTES).end(),
         "span start, guarded": lambda: server_span.START(tracer, "GET", None, SPAN_ATTRIBUTES).end(),
