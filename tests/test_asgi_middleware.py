@@ -493,12 +493,19 @@ provider.add_span_processor(SimpleSpanProcessor(exported))
 trace.set_tracer_provider(provider)
 request(middleware)
 request(middleware)
-print(len(exported.get_finished_spans()), middleware.tracer_provider is provider, middleware.follows_global_provider)
+print(len(exported.get_finished_spans()), middleware.tracer_provider is provider)
+# What the API answers can still change (tests patch it; FastAPI's own suite does): the next request follows.
+other_exported = InMemorySpanExporter()
+other = TracerProvider()
+other.add_span_processor(SimpleSpanProcessor(other_exported))
+trace.get_tracer_provider = lambda: other
+request(middleware)
+print(len(exported.get_finished_spans()), len(other_exported.get_finished_spans()))
 """
 
 
-def test_a_middleware_built_before_the_provider_follows_the_global_one_once_set() -> None:
+def test_a_middleware_without_a_provider_follows_the_global_one_on_every_request() -> None:
     done = subprocess.run([sys.executable, "-c", _BUILT_BEFORE_THE_PROVIDER], capture_output=True, text=True,
                           timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["2", "True", "False"]  # then set for good: no longer looked up per request
+    assert done.stdout.split() == ["2", "True", "2", "1"]

@@ -25,7 +25,7 @@ from opentelemetry import _logs, metrics, propagate, trace
 from opentelemetry import context as otel_context
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import ProxyTracerProvider, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
 from otel_distro._internal_errors import report_internal_error
 from otel_distro._sdk_private import fastapi_telemetry
@@ -225,8 +225,8 @@ class TelemetryMiddleware:
         self.logger_provider = logger_provider
         self.excluded = excluded
         self.capture = capture or HeaderCapture()
-        # Without a provider of its own it follows the global one, as the frameworks' own telemetry does: until
-        # the global one is set (the API's proxy is replaced once, and then never again).
+        # Without a provider of its own it follows the global one, as the frameworks' own telemetry does, on every
+        # request: tests and apps swap what ``trace.get_tracer_provider`` answers (FastAPI's own suite does).
         self.follows_global_provider = tracer_provider is None
         self._use_tracer_provider(tracer_provider or trace.get_tracer_provider())
         self.propagation_headers = _propagation_headers()
@@ -244,7 +244,6 @@ class TelemetryMiddleware:
         _ACTIVE.register(meter_provider)
 
     def _use_tracer_provider(self, provider: trace.TracerProvider) -> None:
-        self.follows_global_provider = self.follows_global_provider and isinstance(provider, ProxyTracerProvider)
         self.tracer_provider = provider
         self.tracer = provider.get_tracer(_SCOPE_NAME, __version__)
         self.spans = ServerSpans(self.tracer)
