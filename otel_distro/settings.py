@@ -224,8 +224,11 @@ def _readable_pem(what: str) -> Callable[[str], str | None]:
         if not value:
             return None
         if not os.path.isfile(value) or not os.access(value, os.R_OK):
-            raise InvalidValue(f"the path of a readable {what} file (PEM); the file does not exist or cannot "
-                               "be read, so every OTLP export over https would fail")
+            # No fallback to offer: the SDK's exporters read these variables themselves.
+            raise InvalidParts(None, [f"{value!r} is invalid (accepted: the path of a readable {what} file "
+                                      "(PEM)): it does not exist or cannot be read, and the SDK's exporters read "
+                                      "the variable themselves, so every OTLP export over https fails until it is "
+                                      "fixed"])
         return value
     return parse
 

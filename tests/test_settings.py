@@ -124,6 +124,11 @@ def test_valid_value_is_parsed(env: str) -> None:
     assert loaded.sources[setting.field] == "environment"
 
 
+# The TLS files: the SDK's exporters read these variables themselves, so there is no fallback to name; the line
+# says what follows instead.
+READ_BY_THE_SDK_TOO = {env for env in CASES if env.endswith(("_CERTIFICATE", "_CLIENT_KEY"))}
+
+
 @pytest.mark.parametrize("env", sorted(e for e, c in CASES.items() if c[2] is not None))
 def test_invalid_value_gives_one_line_and_the_default(env: str, capsys: pytest.CaptureFixture) -> None:
     bad = CASES[env][2]
@@ -132,8 +137,11 @@ def test_invalid_value_gives_one_line_and_the_default(env: str, capsys: pytest.C
     assert getattr(loaded, setting.field) == setting.default
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1
-    assert env in lines[0] and repr(bad) in lines[0]
-    assert "accepted:" in lines[0] and f"using {setting.default_text}" in lines[0]
+    assert env in lines[0] and repr(bad) in lines[0] and "accepted:" in lines[0]
+    if env in READ_BY_THE_SDK_TOO:
+        assert "every OTLP export over https fails until it is fixed" in lines[0]
+    else:
+        assert f"using {setting.default_text}" in lines[0]
 
 
 def test_empty_value_means_unset() -> None:
