@@ -63,9 +63,21 @@ def test_database_redis_and_http_client_calls_are_traced_and_measured(receiver, 
         return {(s.resource["service.name"], s.attributes.get("db.system.name")) for s in receiver.spans()
                 if s.trace_id == trace_id and s.kind == CLIENT}
 
-    # Two processes export on their own schedules: wait for every database client span, not a span count.
+    http_clients = {"opentelemetry.instrumentation.httpx", "opentelemetry.instrumentation.requests"}
+
+    def http_client_scopes() -> set:
+        return {s.scope for s in receiver.spans() if s.trace_id == trace_id and s.kind == CLIENT
+                and "http.request.method" in s.attributes}
+
+    # Two processes export on their own schedules: wait for every span asserted on below, not a span count.
+    def servers() -> list:
+        return [(s.resource["service.name"], s.name) for s in receiver.spans()
+                if s.trace_id == trace_id and s.kind == SERVER]
+
     receiver.wait_for(lambda: len([s for s in receiver.spans() if s.trace_id == trace_id]) >= 8
-                      and expected_systems <= systems(), what="the whole trace")
+                      and expected_systems <= systems() and http_clients <= http_client_scopes()
+                      and {service for service, _ in servers()} >= {"inventory-api", "pricing"}
+                      and any(name == "GET /ping" for _, name in servers()), what="the whole trace")
     in_trace = [s for s in receiver.spans() if s.trace_id == trace_id]
     clients = [s for s in in_trace if s.kind == CLIENT]
     assert expected_systems <= systems()
@@ -73,8 +85,7 @@ def test_database_redis_and_http_client_calls_are_traced_and_measured(receiver, 
                and s.attributes.get("db.system.name") == "sqlite" and "db.query.text" in s.attributes]
     assert any(q.attributes["db.query.text"].startswith("SELECT") for q in queries)
     assert all(q.parent_span_id for q in queries)  # inside the request
-    scopes = {s.scope for s in clients if "http.request.method" in s.attributes}
-    assert {"opentelemetry.instrumentation.httpx", "opentelemetry.instrumentation.requests"} <= scopes
+    assert http_clients <= {s.scope for s in clients if "http.request.method" in s.attributes}
     # the Flask service continued the API's trace, and called the API back within it
     assert {s.resource["service.name"] for s in in_trace if s.kind == SERVER} == {"inventory-api", "pricing"}
     assert len([s for s in in_trace if s.kind == SERVER and s.name == "GET /ping"]) == 1
