@@ -100,6 +100,15 @@ class _SpanCopy(ReadableSpan):
     dropped_links = property(lambda self: self._dropped[2])
 
 
+def _copy_of(span: Any, **changed: Any) -> _SpanCopy:
+    """A copy of ``span`` with the fields named in ``changed`` replaced, its dropped counts kept."""
+    fields = {"name": span.name, "context": span.context, "parent": span.parent, "resource": span.resource,
+              "attributes": span.attributes, "events": span.events, "links": span.links, "kind": span.kind,
+              "status": span.status, "start_time": span.start_time, "end_time": span.end_time,
+              "instrumentation_scope": span.instrumentation_scope}
+    return _SpanCopy((span.dropped_attributes, span.dropped_events, span.dropped_links), **{**fields, **changed})
+
+
 class _EventCopy(Event):
     def __init__(self, name: str, attributes: Any, timestamp: Any, dropped: int) -> None:
         super().__init__(name, attributes, timestamp)
@@ -131,16 +140,14 @@ class RedactingSpanExporter(_Delegating, SpanExporter):
         status = span.status
         if status is not None and status.description:
             status = Status(status.status_code, r.text(status.description))
-        return _SpanCopy(
-            (span.dropped_attributes, span.dropped_events, span.dropped_links),
-            name=r.name(span.name), context=span.context, parent=span.parent,
-            resource=self._resources.get(span.resource), attributes=r.attributes(span.attributes),
+        return _copy_of(
+            span, name=r.name(span.name), resource=self._resources.get(span.resource),
+            attributes=r.attributes(span.attributes),
             events=[_EventCopy(r.name(e.name), r.attributes(e.attributes), e.timestamp, e.dropped_attributes)
                     for e in span.events],
             links=[_LinkCopy(link.context, r.attributes(link.attributes), link.dropped_attributes)
                    for link in span.links],
-            kind=span.kind, status=status, start_time=span.start_time, end_time=span.end_time,
-            instrumentation_scope=r.scope(span.instrumentation_scope))
+            status=status, instrumentation_scope=r.scope(span.instrumentation_scope))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,13 +303,8 @@ def _with_content_policy(span: Any, policy: Any) -> Any:
     events = policy.events(span.events) if span.events else None
     if attributes is None and events is None:
         return span
-    return _SpanCopy(
-        (span.dropped_attributes, span.dropped_events, span.dropped_links),
-        name=span.name, context=span.context, parent=span.parent, resource=span.resource,
-        attributes=span.attributes if attributes is None else attributes,
-        events=span.events if events is None else events, links=span.links, kind=span.kind,
-        status=span.status, start_time=span.start_time, end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope)
+    return _copy_of(span, attributes=span.attributes if attributes is None else attributes,
+                    events=span.events if events is None else events)
 
 
 def wrap_span_exporter(exporter: Any, redactor: Redactor | None) -> Any:
