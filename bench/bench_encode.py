@@ -41,6 +41,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_distro import otlp_wire, redaction
+from otel_distro.redaction import exporters as redacting_exporters
 
 SPANS = 512
 LOGS = 2048
@@ -102,8 +103,8 @@ def encode_and_serialize(encode: Callable[[Sequence[Any]], Any], batch: Sequence
 
 def variants(spans: list[Any], records: list[Any]) -> dict[str, Callable[[], Any]]:
     rules = redaction.Redactor()
-    old_spans = redaction.exporters._span_exporter_class()(_Sink(encode_spans), rules)
-    old_logs = redaction.exporters._log_exporter_class()(_Sink(encode_logs), rules)
+    old_spans = redacting_exporters.RedactingSpanExporter(_Sink(encode_spans), rules)
+    old_logs = redacting_exporters.RedactingLogExporter(_Sink(encode_logs), rules)
     new_redacted, new_plain = otlp_wire.Encoder(rules), otlp_wire.Encoder(None)
     return {
         "spans, redacted, old": lambda: old_spans.export(spans),
