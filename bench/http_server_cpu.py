@@ -8,8 +8,9 @@ local test receiver); otel-distro with all signals at 100% sampling; otel-distro
 at 1% sampling. The load is one keep-alive connection sending GET /items/1 a
 bounded number of times after a warm-up (--warmup requests, default 20,000:
 steady state, past the one full garbage collection that start-up leaves owing);
-the figure is the server process's user+system CPU
-(/proc/<pid>/stat) divided by the requests. Variants are interleaved round by
+the figure is the server process's CPU time - every thread's, from the
+scheduler's nanosecond account (/proc/<pid>/task/*/schedstat), not the
+clock-tick sampled utime/stime - divided by the requests. Variants are interleaved round by
 round; medians, their ratios to bare, and the median (and range) of each
 round's ratio to that round's bare server are printed.
 """
@@ -33,7 +34,6 @@ sys.path.insert(0, str(ROOT))
 from tests.otlp_test_receiver import OtlpTestReceiver  # noqa: E402 - the repo's own test receiver
 
 BIN = Path(sys.executable).parent
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -42,9 +42,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each live thread of ``pid``, by thread id (the scheduler's exact account)."""
+    seconds = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            seconds[int(tid)] = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):  # the thread ended meanwhile
+            continue
+    return seconds
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    """CPU seconds of every live thread of ``pid``."""
+    return sum(thread_cpu(pid).values())
 
 
 def variant_env(name: str, endpoint: str) -> tuple[list[str], dict[str, str]]:
@@ -65,9 +76,16 @@ def variant_env(name: str, endpoint: str) -> tuple[list[str], dict[str, str]]:
 
 
 def run_variant(name: str, requests: int, endpoint: str, warmup: int) -> float:
-    port = free_port()
     prefix, env = variant_env(name, endpoint)
-    argv = [*prefix, str(BIN / "uvicorn"), "examples.fastapi_app.main:app", "--host", "127.0.0.1",
+    return load_server(name, [*prefix, str(BIN / "uvicorn")], env, requests, warmup)[0]
+
+
+def load_server(name: str, launcher: list[str], env: dict[str, str], requests: int,
+                warmup: int) -> tuple[float, float]:
+    """Serve the example shop with ``launcher`` (the uvicorn command, maybe behind a wrapper), load it;
+    return the CPU µs per measured request of all its threads and of its main (event-loop) thread."""
+    port = free_port()
+    argv = [*launcher, "examples.fastapi_app.main:app", "--host", "127.0.0.1",
             "--port", str(port), "--log-level", "warning", "--no-access-log"]
     with open(os.devnull, "wb") as devnull:
         server = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=devnull, stderr=devnull,
@@ -89,13 +107,15 @@ def run_variant(name: str, requests: int, endpoint: str, warmup: int) -> float:
         for _ in range(warmup):
             connection.request("GET", "/items/1")
             connection.getresponse().read()
-        before = cpu_seconds(server.pid)
+        before = thread_cpu(server.pid)
         for _ in range(requests):
             connection.request("GET", "/items/1")
             connection.getresponse().read()
-        after = cpu_seconds(server.pid)
+        after = thread_cpu(server.pid)
         connection.close()
-        return (after - before) / requests * 1e6
+        total = sum(after.values()) - sum(before.values())
+        main = after.get(server.pid, 0.0) - before.get(server.pid, 0.0)  # the main thread's id is the pid
+        return total / requests * 1e6, main / requests * 1e6
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

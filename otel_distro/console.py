@@ -51,7 +51,8 @@ def captured_extras(record: logging.LogRecord) -> dict[str, Any] | None:
     application changes after the call must go out as it was when logged.
     """
     fields = record.__dict__
-    if len(fields) <= _PLAIN_RECORD_SIZE:
+    # A formatter that ran first (the app's console handler) adds message and asctime: not extras.
+    if len(fields) - ("message" in fields) - ("asctime" in fields) <= _PLAIN_RECORD_SIZE:
         return None
     keys = fields.keys() - RECORD_FIELDS
     if not keys:

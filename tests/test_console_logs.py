@@ -160,3 +160,23 @@ def test_extras_go_out_as_they_were_when_logged(json_console) -> None:
     (record,) = [r.log_record for r in memory.get_finished_logs() if r.log_record.body == "tagged"]
     assert tuple(record.attributes["tags"]) == ("a", "b")
     assert record.attributes["nested"] == str({"ids": [1, 2]})
+
+
+def test_a_record_the_apps_own_handler_formatted_first_has_only_its_extras(json_console) -> None:
+    """The app's console handler runs before the bridge and adds message and asctime: neither is an extra."""
+    buffer, memory = json_console
+    formatted_first = logging.StreamHandler(io.StringIO())
+    formatted_first.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    shop = logging.getLogger("shop.formatted")
+    shop.addHandler(formatted_first)  # runs before the root's bridge: the record is formatted when it gets there
+    try:
+        shop.info("plain %s", 1)
+        shop.info("tagged", extra={"tenant": "acme"})
+    finally:
+        shop.removeHandler(formatted_first)
+    plain, tagged = _lines(buffer)
+    assert "asctime" not in plain and plain["message"] == "plain 1"
+    assert tagged["tenant"] == "acme" and "asctime" not in tagged
+    exported = {r.log_record.body: dict(r.log_record.attributes or {}) for r in memory.get_finished_logs()}
+    assert "asctime" not in exported["plain 1"] and "message" not in exported["plain 1"]
+    assert exported["tagged"].get("tenant") == "acme" and "asctime" not in exported["tagged"]
