@@ -39,10 +39,23 @@ class InvalidValue(ValueError):
 class InvalidParts(InvalidValue):
     """Raised by a parser that keeps a value's valid parts: ``usable``, one message per part rejected."""
 
+    # What the setting's source says of such a value (doctor shows it).
+    source_note = "invalid parts ignored"
+
     def __init__(self, usable: Any, rejected: list[str]) -> None:
         super().__init__("; ".join(rejected))
         self.usable = usable
         self.rejected = tuple(rejected)
+
+
+class Unusable(InvalidParts):
+    """Raised by a parser for a value with nothing to fall back to: another component reads the variable itself
+    (the SDK's exporters read the TLS files). The one line says what follows; the setting keeps no value."""
+
+    source_note = "unusable, no fallback: read as given by the SDK"
+
+    def __init__(self, what_follows: str) -> None:
+        super().__init__(None, [what_follows])
 
 
 # ---------------------------------------------------------------- parsers
@@ -224,11 +237,9 @@ def _readable_pem(what: str) -> Callable[[str], str | None]:
         if not value:
             return None
         if not os.path.isfile(value) or not os.access(value, os.R_OK):
-            # No fallback to offer: the SDK's exporters read these variables themselves.
-            raise InvalidParts(None, [f"{value!r} is invalid (accepted: the path of a readable {what} file "
-                                      "(PEM)): it does not exist or cannot be read, and the SDK's exporters read "
-                                      "the variable themselves, so every OTLP export over https fails until it is "
-                                      "fixed"])
+            raise Unusable(f"{value!r} is invalid (accepted: the path of a readable {what} file (PEM)): it does "
+                           "not exist or cannot be read, and the SDK's exporters read the variable themselves, so "
+                           "every OTLP export over https fails until it is fixed")
         return value
     return parse
 
@@ -670,7 +681,7 @@ class Settings:
                 sources[name] = "configure()"
             except InvalidParts as err:
                 values[name] = err.usable
-                sources[name] = "configure() (invalid parts ignored)"
+                sources[name] = f"configure() ({err.source_note})"
                 problems.extend(Problem(f"configure() argument {name}", "", "", "", detail=d) for d in err.rejected)
             except InvalidValue as err:
                 problems.append(Problem(f"configure() argument {name}", _shown(setting, given), str(err),
@@ -760,7 +771,7 @@ def load(environ: Mapping[str, str] | None = None, *, report: bool = True, use_f
             values[setting.field] = err.usable
             shown = "<hidden>" if setting.secret else raw
             problems.extend(Problem(setting.env, shown, "", "", detail=d) for d in err.rejected)
-            sources[setting.field] = "environment (invalid parts ignored)"
+            sources[setting.field] = f"environment ({err.source_note})"
         except InvalidValue as err:
             shown = "<hidden>" if setting.secret else raw
             problems.append(Problem(setting.env, shown, str(err), setting.default_text))
@@ -829,7 +840,7 @@ def _read_file(path: str, values: dict[str, Any], sources: dict[str, str], probl
         except InvalidParts as err:
             values[setting.field] = err.usable
             problems.extend(Problem(where, text, "", "", detail=d) for d in err.rejected)
-            sources[setting.field] = "file (invalid parts ignored)"
+            sources[setting.field] = f"file ({err.source_note})"
         except InvalidValue as err:
             kept = "the environment's value" if sources[setting.field] == "environment" else setting.default_text
             problems.append(Problem(where, "<hidden>" if setting.secret else text, str(err), kept))

@@ -144,6 +144,17 @@ def test_invalid_value_gives_one_line_and_the_default(env: str, capsys: pytest.C
         assert f"using {setting.default_text}" in lines[0]
 
 
+@pytest.mark.parametrize("env", sorted(READ_BY_THE_SDK_TOO))
+def test_an_unreadable_tls_file_is_named_unusable_not_ignored_in_part(env: str) -> None:
+    """Nothing replaces it (the SDK reads the variable as given): its source must not suggest a fallback."""
+    setting = next(s for s in TABLE if s.env == env)
+    loaded = load({env: CASES[env][2]}, report=False)
+    assert loaded.sources[setting.field] == "environment (unusable, no fallback: read as given by the SDK)"
+    overridden = load({}, report=False).with_overrides(**{setting.field: CASES[env][2]}, report=False)
+    assert overridden.sources[setting.field].startswith("configure() (unusable, no fallback")
+    assert len(loaded.problems) == 1 and "fails until it is fixed" in loaded.problems[0].message
+
+
 def test_empty_value_means_unset() -> None:
     assert load({"OTEL_EXPORTER_OTLP_TIMEOUT": "  "}).otlp_timeout_ms == 10_000
 
