@@ -90,10 +90,12 @@ def under_file(settings: Settings, from_file: Resource) -> Resource:
     """The resource ``OTEL_CONFIG_FILE`` describes, over the distro's own attributes: the file's win.
 
     The distro's are those :func:`build` adds over the detected ones (``telemetry.distro.*``, ``service.version``,
-    ``deployment.environment.name``, the ``K8S_*`` downward-API attributes, ``container.id``); detectors run only
-    where the file lists them, as the specification says.
+    ``deployment.environment.name``, the ``K8S_*`` downward-API attributes, ``container.id``) and
+    ``service.instance.id``, which tells instances apart whether or not the process forks (the SDK sets a new one
+    in a forked child); other detectors run only where the file lists them, as the specification says.
     """
-    return Resource(_distro_attributes(settings)).merge(from_file)
+    return (ServiceInstanceIdResourceDetector().detect()
+            .merge(Resource(_distro_attributes(settings))).merge(from_file))
 
 
 def build(settings: Settings) -> Resource:

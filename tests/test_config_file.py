@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -307,6 +308,9 @@ def test_the_files_providers_get_the_distros_buckets_and_resource_and_the_file_w
     assert resource["service.name"] == "from-file"
     metric_resource = receiver.metric("config_app.work.duration")[-1].resource
     assert metric_resource["k8s.pod.name"] == "shop-7d9"
+    # Instances are told apart although the file lists no detector and the process never forks.
+    instance = resource["service.instance.id"]
+    assert uuid.UUID(instance) and metric_resource["service.instance.id"] == instance
 
 
 UNKNOWN_EXPORTER = """\
