@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import View
@@ -122,3 +123,24 @@ def test_histograms_of_two_meter_providers_are_recorded_through_the_sdk() -> Non
     points.record((0.5, 0.25), "get", dict(SETS[0]))
     assert [(name, total) for name, _, _, total, *_ in _points(readers[0]) if name == "d"] == [("d", 0.5)]
     assert [(name, total) for name, _, _, total, *_ in _points(other_readers[0]) if name == "d"] == [("d", 0.25)]
+
+
+def test_a_meter_disabled_after_its_sets_were_learned_records_nothing_as_the_sdk() -> None:
+    """The direct path asks whether the meter is enabled once per request (its histograms share its config)."""
+    from opentelemetry.sdk.metrics._internal import _disable_meter_configurator
+
+    results = []
+    for direct in (False, True):
+        histogram, readers, provider = _rig()
+        sizes = provider.get_meter("t").create_histogram("size", unit="By")
+        points = HistogramPoints(histogram, sizes)
+        points.direct = direct
+        for amount in (0.1, 0.2):  # learned (direct) or recorded (SDK) while enabled
+            points.record((amount, 10.0), "get", dict(SETS[0]))
+        provider._set_meter_configurator(meter_configurator=_disable_meter_configurator)
+        points.record((5.0, 500.0), "get", dict(SETS[0]))
+        results.append([_points(reader) for reader in readers])
+    sdk, direct = results
+    assert sdk == direct
+    totals = {name: total for name, _, _, total, *_ in sdk[0]}
+    assert totals["d"] == pytest.approx(0.3) and totals["size"] == 20.0  # the point made while disabled: nowhere

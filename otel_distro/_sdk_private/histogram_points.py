@@ -9,7 +9,8 @@ first point of each set as usual; :func:`learn` then remembers the aggregations 
 (~4 µs).
 
 Private parts relied on: ``_Histogram`` and its ``_measurement_consumer`` (``_reader_storages``,
-``_sdk_config.exemplar_filter``), ``MetricReaderStorage._get_or_init_view_instrument_match``, the view match's
+``_sdk_config.exemplar_filter``), the instruments' shared ``_meter_config`` (when one meter made them all, one
+``_is_enabled()`` answers for all), ``MetricReaderStorage._get_or_init_view_instrument_match``, the view match's
 ``_view._attribute_keys`` and ``_attributes_aggregation``, ``_hash_attributes``, and ``aggregate(point, sample)``.
 :data:`RECORD` and :data:`LEARN` are the guards: a failure of the direct path records through
 ``Histogram.record``; a failure to learn a set leaves it to ``Histogram.record``; either is then off for good.
@@ -30,6 +31,7 @@ from otel_distro._sdk_private import FastPath
 # Attribute sets remembered per histogram; more go through Histogram.record.
 MAX_SETS = 1024
 # The SDK's exemplar filters that decide from the context alone, not from the amount: asked once per request.
+_UNKNOWN = object()
 _FILTERS_BY_CONTEXT = frozenset((AlwaysOnExemplarFilter, AlwaysOffExemplarFilter, TraceBasedExemplarFilter))
 
 
@@ -77,16 +79,18 @@ def sdk_matches(histograms: Sequence[Any]) -> bool:
         return False
 
 
-def _record_direct(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]]]],
+def _record_direct(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]], bool]],
                    amounts: Sequence[float], key: Any, attributes: dict[str, Any]) -> None:
     known = sets.get(key)
     if known is not None:
-        consumer = histograms[0]._measurement_consumer
+        first = histograms[0]
+        consumer = first._measurement_consumer
         # The SDK replaces its storage map when readers are added or removed: learn the set again then.
-        direct = known[0] is consumer._reader_storages
-        for histogram, amount in zip(histograms, amounts, strict=True):
-            # What the SDK would not aggregate as given (negative, infinite, NaN), or a disabled instrument.
-            if not (amount >= 0 and amount != math.inf and histogram._is_enabled()):
+        # Histograms of one meter share its config: one look says whether all are enabled.
+        direct = known[0] is consumer._reader_storages and (
+            first._is_enabled() if known[2] else all(histogram._is_enabled() for histogram in histograms))
+        for amount in amounts:
+            if not 0 <= amount < math.inf:  # what the SDK would not aggregate as given (negative, infinite, NaN)
                 direct = False
         if direct:
             context = get_current()
@@ -117,7 +121,7 @@ def _record_public(histograms: Sequence[Any], sets: dict[Any, Any], amounts: Seq
         histogram.record(amount, attributes)
 
 
-def _learn(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]]]], key: Any,
+def _learn(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]], bool]], key: Any,
            attributes: dict[str, Any]) -> None:
     """Remember the aggregations ``Histogram.record`` just put these attributes' points in."""
     from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes
@@ -135,7 +139,11 @@ def _learn(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]]
                     return
                 aggregations.append(aggregation)
         per_histogram.append(aggregations)
-    sets[key] = (storages, per_histogram)
+    # One meter's instruments share its config object: then the first one's _is_enabled() answers for all.
+    config = getattr(histograms[0], "_meter_config", _UNKNOWN)
+    one_config = config is not _UNKNOWN and all(
+        getattr(histogram, "_meter_config", _UNKNOWN) is config for histogram in histograms)
+    sets[key] = (storages, per_histogram, one_config)
 
 
 def _learn_nothing(histograms: Sequence[Any], sets: dict[Any, Any], key: Any, attributes: dict[str, Any]) -> None:

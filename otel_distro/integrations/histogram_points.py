@@ -22,7 +22,7 @@ class HistogramPoints:
     def __init__(self, *histograms: Any) -> None:
         self.histograms = histograms
         self.direct = _seam.sdk_matches(histograms)
-        self._sets: dict[Any, tuple[Any, list[list[Any]]]] = {}
+        self._sets: dict[Any, tuple[Any, list[list[Any]], bool]] = {}
         self._record_direct = _seam.RECORD
 
     def record(self, amounts: Sequence[float], key: Any, attributes: dict[str, Any]) -> None:
