@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -99,18 +100,23 @@ def test_a_reader_added_later_gets_the_next_points() -> None:
     assert {name: count for name, _, count, *_ in _points(readers[0])} == {"d": 7, "d.by_route": 7}
 
 
-def test_points_of_several_histograms_recorded_together_match_the_sdks() -> None:
+def _through_the_sdk_and_direct(use: Callable[[HistogramPoints, MeterProvider], None]) -> tuple[list, list]:
+    """Each reader's points after ``use`` recorded duration and size points through the SDK, then directly."""
     results = []
     for direct in (False, True):
         histogram, readers, provider = _rig()
-        sizes = provider.get_meter("t").create_histogram("size", unit="By")
-        points = HistogramPoints(histogram, sizes)
+        points = HistogramPoints(histogram, provider.get_meter("t").create_histogram("size", unit="By"))
         assert points.direct
         points.direct = direct
-        _drive(lambda amount, attributes, points=points: points.record(
-            (amount, amount * 1000), tuple(attributes.values()), dict(attributes)))
+        use(points, provider)
         results.append([_points(reader) for reader in readers])
-    sdk, direct = results
+    return results[0], results[1]
+
+
+def test_points_of_several_histograms_recorded_together_match_the_sdks() -> None:
+    sdk, direct = _through_the_sdk_and_direct(lambda points, _provider: _drive(
+        lambda amount, attributes: points.record((amount, amount * 1000), tuple(attributes.values()),
+                                                 dict(attributes))))
     assert sdk == direct
     assert all({name for name, *_ in points} == {"d", "d.by_route", "size"} for points in sdk)
 
@@ -129,18 +135,13 @@ def test_a_meter_disabled_after_its_sets_were_learned_records_nothing_as_the_sdk
     """The direct path asks whether the meter is enabled once per request (its histograms share its config)."""
     from opentelemetry.sdk.metrics._internal import _disable_meter_configurator
 
-    results = []
-    for direct in (False, True):
-        histogram, readers, provider = _rig()
-        sizes = provider.get_meter("t").create_histogram("size", unit="By")
-        points = HistogramPoints(histogram, sizes)
-        points.direct = direct
+    def use(points: HistogramPoints, provider: MeterProvider) -> None:
         for amount in (0.1, 0.2):  # learned (direct) or recorded (SDK) while enabled
             points.record((amount, 10.0), "get", dict(SETS[0]))
         provider._set_meter_configurator(meter_configurator=_disable_meter_configurator)
         points.record((5.0, 500.0), "get", dict(SETS[0]))
-        results.append([_points(reader) for reader in readers])
-    sdk, direct = results
+
+    sdk, direct = _through_the_sdk_and_direct(use)
     assert sdk == direct
     totals = {name: total for name, _, _, total, *_ in sdk[0]}
     assert totals["d"] == pytest.approx(0.3) and totals["size"] == 20.0  # the point made while disabled: nowhere

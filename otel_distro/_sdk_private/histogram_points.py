@@ -30,8 +30,8 @@ from otel_distro._sdk_private import FastPath
 
 # Attribute sets remembered per histogram; more go through Histogram.record.
 MAX_SETS = 1024
-# The SDK's exemplar filters that decide from the context alone, not from the amount: asked once per request.
 _UNKNOWN = object()
+# The SDK's exemplar filters that decide from the context alone, not from the amount: asked once per request.
 _FILTERS_BY_CONTEXT = frozenset((AlwaysOnExemplarFilter, AlwaysOffExemplarFilter, TraceBasedExemplarFilter))
 
 
