@@ -2,17 +2,26 @@
 
     python bench/http_server_cpu.py [--requests 5000] [--rounds 3] [--warmup 20000]
 
-Variants (each a fresh uvicorn process serving examples/fastapi_app on 127.0.0.1):
+Variants (each a uvicorn process serving examples/fastapi_app on 127.0.0.1):
 bare; the upstream opentelemetry-distro with its defaults (OTLP over HTTP to a
 local test receiver); otel-distro with all signals at 100% sampling; otel-distro
-at 1% sampling. The load is one keep-alive connection sending GET /items/1 a
-bounded number of times after a warm-up (--warmup requests, default 20,000:
-steady state, past the one full garbage collection that start-up leaves owing);
-the figure is the server process's CPU time - every thread's, from the
-scheduler's nanosecond account (/proc/<pid>/task/*/schedstat), not the
-clock-tick sampled utime/stime - divided by the requests. Variants are interleaved round by
-round; medians, their ratios to bare, and the median (and range) of each
-round's ratio to that round's bare server are printed.
+at 1% sampling. Each round starts one server per variant and drives them in
+lockstep: one keep-alive connection each, ``GET /items/1`` sent to every server
+in turn, a bounded number of times after a warm-up (--warmup requests each,
+default 20,000: steady state, past the one full garbage collection that start-up
+leaves owing). The figure is each server process's CPU time - every thread's,
+from the scheduler's nanosecond account (/proc/<pid>/task/*/schedstat), not the
+clock-tick sampled utime/stime - divided by its requests.
+
+Why in lockstep: on a shared virtual machine the CPU a request costs drifts by
+a third within minutes (other tenants, caches). Servers measured one after the
+other each see a different machine, and the round's ratio moved from 0.98x to
+1.43x between rounds; servers measured request by request over the same seconds
+see the same machine, and the ratio held within +-1% while the bare server's own
+figure moved from 380 to 530 us. The absolute figures are those of a machine
+running several servers at once (colder caches than one server alone); the
+ratios are the measurement. Medians, their ratios to bare, and the median (and
+range) of each round's ratio to that round's bare server are printed.
 """
 
 from __future__ import annotations
@@ -75,54 +84,90 @@ def variant_env(name: str, endpoint: str) -> tuple[list[str], dict[str, str]]:
     return prefix, env
 
 
-def run_variant(name: str, requests: int, endpoint: str, warmup: int) -> float:
-    prefix, env = variant_env(name, endpoint)
-    return load_server(name, [*prefix, str(BIN / "uvicorn")], env, requests, warmup)[0]
+def run_variants(names: list[str], requests: int, endpoint: str, warmup: int) -> dict[str, float]:
+    """One round: each variant's CPU µs per request, all served in lockstep."""
+    servers = {}
+    for name in names:
+        prefix, env = variant_env(name, endpoint)
+        servers[name] = ([*prefix, str(BIN / "uvicorn")], env)
+    return {name: figures[0] for name, figures in load_servers(servers, requests, warmup).items()}
 
 
-def load_server(name: str, launcher: list[str], env: dict[str, str], requests: int,
-                warmup: int) -> tuple[float, float]:
-    """Serve the example shop with ``launcher`` (the uvicorn command, maybe behind a wrapper), load it;
-    return the CPU µs per measured request of all its threads and of its main (event-loop) thread."""
+def start_server(name: str, launcher: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    """The example shop served by ``launcher`` (the uvicorn command, maybe behind a wrapper) on a free port."""
     port = free_port()
     argv = [*launcher, "examples.fastapi_app.main:app", "--host", "127.0.0.1",
             "--port", str(port), "--log-level", "warning", "--no-access-log"]
     with open(os.devnull, "wb") as devnull:
         server = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=devnull, stderr=devnull,
                                   start_new_session=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, port
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                stop_server(server)
+                raise RuntimeError(f"{name} did not start") from None
+            time.sleep(0.1)
+
+
+def stop_server(server: subprocess.Popen) -> None:
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"{name} did not start") from None
-                time.sleep(0.1)
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        os.killpg(server.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(5)
+
+
+def send_in_turn(connections: list[http.client.HTTPConnection], times: int) -> None:
+    for _ in range(times):
+        for connection in connections:
+            connection.request("GET", "/items/1")
+            connection.getresponse().read()
+
+
+def load_servers(servers: dict[str, tuple[list[str], dict[str, str]]], requests: int,
+                 warmup: int) -> dict[str, tuple[float, float]]:
+    """Serve the example shop once per entry (name: launcher, environment) and load them in lockstep; per
+    name, the CPU µs per measured request of all its threads and of its main (event-loop) thread."""
+    started: dict[str, subprocess.Popen] = {}
+    connections: dict[str, http.client.HTTPConnection] = {}
+    try:
+        for name, (launcher, env) in servers.items():
+            server, port = start_server(name, launcher, env)
+            started[name] = server
+            connections[name] = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         # Warm-up past start-up's debts: the first full garbage collection after the
         # imports comes within the first ~10,000 requests once anything collects
         # (~75 ms, once), and would be charged to the measured requests otherwise.
-        for _ in range(warmup):
-            connection.request("GET", "/items/1")
-            connection.getresponse().read()
-        before = thread_cpu(server.pid)
-        for _ in range(requests):
-            connection.request("GET", "/items/1")
-            connection.getresponse().read()
-        after = thread_cpu(server.pid)
-        connection.close()
-        total = sum(after.values()) - sum(before.values())
-        main = after.get(server.pid, 0.0) - before.get(server.pid, 0.0)  # the main thread's id is the pid
-        return total / requests * 1e6, main / requests * 1e6
+        send_in_turn(list(connections.values()), warmup)
+        before = {name: thread_cpu(server.pid) for name, server in started.items()}
+        send_in_turn(list(connections.values()), requests)
+        after = {name: thread_cpu(server.pid) for name, server in started.items()}
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(5)
+        for connection in connections.values():
+            connection.close()
+        for server in started.values():
+            stop_server(server)
+    figures = {}
+    for name, server in started.items():
+        total = sum(after[name].values()) - sum(before[name].values())
+        # the main thread's id is the pid
+        main = after[name].get(server.pid, 0.0) - before[name].get(server.pid, 0.0)
+        figures[name] = (total / requests * 1e6, main / requests * 1e6)
+    return figures
+
+
+def load_server(name: str, launcher: list[str], env: dict[str, str], requests: int,
+                warmup: int) -> tuple[float, float]:
+    """One server alone: CPU µs per measured request of all its threads and of its main thread."""
+    return load_servers({name: (launcher, env)}, requests, warmup)[name]
 
 
 def main() -> None:
@@ -135,8 +180,8 @@ def main() -> None:
     results: dict[str, list[float]] = {v: [] for v in variants}
     with OtlpTestReceiver() as receiver:
         for _ in range(args.rounds):
-            for name in variants:
-                results[name].append(run_variant(name, args.requests, receiver.endpoint, args.warmup))
+            for name, figure in run_variants(variants, args.requests, receiver.endpoint, args.warmup).items():
+                results[name].append(figure)
     bare = statistics.median(results["bare"])
     # Per round, each variant against the bare server of the same round: the
     # machine's drift between rounds cancels out of these.

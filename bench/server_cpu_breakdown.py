@@ -7,7 +7,8 @@ The load of ``bench/http_server_cpu.py`` (the example shop under uvicorn, one ke
 the test receiver, all signals, 100% sampling), with parts switched off by ``bench/server_ablations.py``
 (``span``, ``span-processors``, ``histogram-points``, ``active-requests``, ``log-bridge``, ``middleware``;
 ``a+b`` switches both off), and exporters switched off by their variables (``no-trace-export``,
-``no-log-export``). Variants are interleaved round by round. Per variant: the CPU µs per request of the main
+``no-log-export``). Each round serves every variant in lockstep (see ``http_server_cpu.py``: the
+machine's drift cancels out of the differences). Per variant: the CPU µs per request of the main
 (event-loop) thread and of the other threads (exporters, log bridge), and what switching the part off saved
 against ``full`` - its cost.
 """
@@ -51,9 +52,9 @@ def main() -> None:
     results: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
     with load.OtlpTestReceiver() as receiver:
         for _ in range(args.rounds):
-            for variant in variants:
-                launcher, env = launcher_and_env(variant, receiver.endpoint)
-                results[variant].append(load.load_server(variant, launcher, env, args.requests, args.warmup))
+            servers = {variant: launcher_and_env(variant, receiver.endpoint) for variant in variants}
+            for variant, figures in load.load_servers(servers, args.requests, args.warmup).items():
+                results[variant].append(figures)
     medians = {v: (statistics.median(t for t, _ in r), statistics.median(m for _, m in r),
                    statistics.median(t - m for t, m in r)) for v, r in results.items()}
     full = medians.get("full")
