@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.sampling import (
 
 from otel_distro import redaction, signal_exporters
 from otel_distro._internal_errors import report_internal_error
+from otel_distro._sdk_private import span_end_batches
 from otel_distro.settings import BUILTIN_SAMPLERS, SAMPLER_ENTRY_POINTS, Settings
 
 
@@ -61,6 +62,7 @@ def build(settings: Settings, resource: Resource,
           span_exporters: Sequence[SpanExporter] | None = None) -> TracerProvider:
     """A provider with one batch processor per exporter (the settings' unless given)."""
     provider = TracerProvider(resource=resource, sampler=sampler(settings), shutdown_on_exit=False)
+    span_end_batches.install(provider)  # first: it hands its waiting spans on before the others flush
     redactor = redaction.from_settings(settings)  # runs in the batch thread, on copies
     for exporter in exporters(settings) if span_exporters is None else span_exporters:
         provider.add_span_processor(BatchSpanProcessor(redaction.wrap_span_exporter(exporter, redactor)))

@@ -12,7 +12,7 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMet
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_distro.integrations.histogram_points import HistogramPoints
+from otel_distro.integrations.histogram_points import BATCH, HistogramPoints
 
 SETS = [{"http.request.method": "GET", "url.scheme": "http", "http.route": "/items/{id}",
          "http.response.status_code": 200},
@@ -83,6 +83,7 @@ def test_only_the_first_point_of_a_set_goes_through_the_sdk() -> None:
     for _ in range(5):
         for attributes in SETS:
             points.record((0.01,), tuple(attributes.values()), dict(attributes))
+    points.flush()
     assert len(seen) == len(SETS)
 
 
@@ -91,6 +92,7 @@ def test_a_reader_added_later_gets_the_next_points() -> None:
     points = HistogramPoints(histogram)
     for _ in range(3):
         points.record((0.01,), "get", dict(SETS[0]))
+    points.flush()  # points still waiting when a reader is added go to it too
     late = InMemoryMetricReader()
     provider.add_metric_reader(late)
     for _ in range(4):
@@ -138,6 +140,7 @@ def test_a_meter_disabled_after_its_sets_were_learned_records_nothing_as_the_sdk
     def use(points: HistogramPoints, provider: MeterProvider) -> None:
         for amount in (0.1, 0.2):  # learned (direct) or recorded (SDK) while enabled
             points.record((amount, 10.0), "get", dict(SETS[0]))
+        points.flush()  # a meter disabled applies to the points still waiting too
         provider._set_meter_configurator(meter_configurator=_disable_meter_configurator)
         points.record((5.0, 500.0), "get", dict(SETS[0]))
 
@@ -145,3 +148,19 @@ def test_a_meter_disabled_after_its_sets_were_learned_records_nothing_as_the_sdk
     assert sdk == direct
     totals = {name: total for name, _, _, total, *_ in sdk[0]}
     assert totals["d"] == pytest.approx(0.3) and totals["size"] == 20.0  # the point made while disabled: nowhere
+
+
+def test_points_wait_for_a_batch_or_a_collection_and_none_is_lost_or_late() -> None:
+    histogram, readers, provider = _rig()
+    points = HistogramPoints(histogram)
+    for _ in range(BATCH - 1):
+        points.record((0.5,), "get", dict(SETS[0]))
+    assert len(points._waiting) == BATCH - 1  # nothing aggregated yet
+    assert {name: count for name, _, count, *_ in _points(readers[0])} == {"d": BATCH - 1, "d.by_route": BATCH - 1}
+    assert not points._waiting  # the collection took them first
+    for _ in range(BATCH):
+        points.record((0.25,), "get", dict(SETS[0]))
+    assert not points._waiting  # a full batch is aggregated without waiting for a collection
+    totals = {name: (count, total) for name, _, count, total, *_ in _points(readers[0])}
+    assert totals["d"] == (2 * BATCH - 1, pytest.approx(0.5 * (BATCH - 1) + 0.25 * BATCH))
+    provider.shutdown()

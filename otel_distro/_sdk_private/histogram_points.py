@@ -11,7 +11,9 @@ first point of each set as usual; :func:`learn` then remembers the aggregations 
 Private parts relied on: ``_Histogram`` and its ``_measurement_consumer`` (``_reader_storages``,
 ``_sdk_config.exemplar_filter``), the instruments' shared ``_meter_config`` (when one meter made them all, one
 ``_is_enabled()`` answers for all), ``MetricReaderStorage._get_or_init_view_instrument_match``, the view match's
-``_view._attribute_keys`` and ``_attributes_aggregation``, ``_hash_attributes``, and ``aggregate(point, sample)``.
+``_view._attribute_keys`` and ``_attributes_aggregation``, ``_hash_attributes``, ``aggregate(point, sample)``,
+and the consumer's ``register_asynchronous_instrument`` (a callable to run before every collection, as an
+observable instrument's callback runs: :func:`call_before_collection`).
 :data:`RECORD` and :data:`LEARN` are the guards: a failure of the direct path records through
 ``Histogram.record``; a failure to learn a set leaves it to ``Histogram.record``; either is then off for good.
 """
@@ -19,7 +21,8 @@ Private parts relied on: ``_Histogram`` and its ``_measurement_consumer`` (``_re
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from time import time_ns
 from typing import Any
 
@@ -72,6 +75,7 @@ def sdk_matches(histograms: Sequence[Any]) -> bool:
                         and callable(histogram._is_enabled) for histogram in histograms)
                 and isinstance(consumer._reader_storages, dict)
                 and hasattr(consumer._sdk_config, "exemplar_filter")
+                and callable(getattr(consumer, "register_asynchronous_instrument", None))
                 and all(type(storage) is MetricReaderStorage
                         and callable(getattr(storage, "_get_or_init_view_instrument_match", None))
                         for storage in consumer._reader_storages.values()))
@@ -80,7 +84,8 @@ def sdk_matches(histograms: Sequence[Any]) -> bool:
 
 
 def _record_direct(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]], bool]],
-                   amounts: Sequence[float], key: Any, attributes: dict[str, Any]) -> None:
+                   amounts: Sequence[float], key: Any, attributes: dict[str, Any], context: Any = None,
+                   now: int | None = None) -> None:
     known = sets.get(key)
     if known is not None:
         first = histograms[0]
@@ -93,8 +98,10 @@ def _record_direct(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[li
             if not 0 <= amount < math.inf:  # what the SDK would not aggregate as given (negative, infinite, NaN)
                 direct = False
         if direct:
-            context = get_current()
-            now = time_ns()
+            if context is None:
+                context = get_current()
+            if now is None:
+                now = time_ns()
             exemplar_filter = consumer._sdk_config.exemplar_filter
             sample = None
             if type(exemplar_filter) in _FILTERS_BY_CONTEXT:
@@ -110,15 +117,15 @@ def _record_direct(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[li
                 for aggregation in aggregations:
                     aggregation.aggregate(point, sampled)
             return
-    _record_public(histograms, sets, amounts, key, attributes)
+    _record_public(histograms, sets, amounts, key, attributes, context)
     if len(sets) < MAX_SETS:
         LEARN(histograms, sets, key, attributes)
 
 
 def _record_public(histograms: Sequence[Any], sets: dict[Any, Any], amounts: Sequence[float], key: Any,
-                   attributes: dict[str, Any]) -> None:
+                   attributes: dict[str, Any], context: Any = None, now: int | None = None) -> None:
     for histogram, amount in zip(histograms, amounts, strict=True):
-        histogram.record(amount, attributes)
+        histogram.record(amount, attributes, context=context)
 
 
 def _learn(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]], bool]], key: Any,
@@ -148,6 +155,26 @@ def _learn(histograms: Sequence[Any], sets: dict[Any, tuple[Any, list[list[Any]]
 
 def _learn_nothing(histograms: Sequence[Any], sets: dict[Any, Any], key: Any, attributes: dict[str, Any]) -> None:
     """The public path of learning: the set's next points go through ``Histogram.record`` too."""
+
+
+class _BeforeCollection:
+    """Registered with the SDK's measurement consumer as if an observable instrument: the consumer calls it on
+    every collection, before it reads any aggregation; it observes nothing."""
+
+    def __init__(self, flush: Callable[[], None]) -> None:
+        self._flush = weakref.WeakMethod(flush)  # the consumer keeps this for good; not what it flushes
+
+    def callback(self, options: Any) -> list[Any]:
+        flush = self._flush()
+        if flush is not None:
+            flush()
+        return []
+
+
+def call_before_collection(histograms: Sequence[Any], flush: Callable[[], None]) -> None:
+    """Have ``flush`` called whenever a reader collects the meter provider of ``histograms`` (the SDK's, as
+    :func:`sdk_matches` found them), before the points are read."""
+    histograms[0]._measurement_consumer.register_asynchronous_instrument(_BeforeCollection(flush))
 
 
 def new_guards() -> tuple[FastPath[None], FastPath[None]]:

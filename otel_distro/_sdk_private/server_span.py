@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSample
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from otel_distro._sdk_private import FastPath
+from otel_distro._sdk_private import FastPath, span_end_batches
 from otel_distro.ai.spans import GenAISampler
 from otel_distro.sdk_limits import kept_as_is
 
@@ -184,7 +184,7 @@ def _server_span(tracer: Any, name: str, span_context: SpanContext, parent: Span
     span._trace_config = None
     span._record_exception = True
     span._set_status_on_exception = True
-    span._span_processor = tracer.span_processor
+    span._span_processor = span_end_batches.processor_for(tracer.span_processor)  # on_end in batches
     span._limits = limits
     span._lock = threading.Lock()
     if kept_as_is(given, limits.max_span_attributes, limits.max_span_attribute_length):

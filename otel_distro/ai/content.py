@@ -126,6 +126,8 @@ def is_genai(attributes: Mapping[str, Any] | None) -> bool:
 class ContentSpanProcessor(SpanProcessor):
     """Applies the policy to GenAI spans and their events while they end (a SpanProcessor)."""
 
+    late_on_end_ok = True  # it works in _on_ending only
+
     def __init__(self, policy: ContentPolicy) -> None:
         self.policy = policy
 

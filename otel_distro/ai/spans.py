@@ -202,6 +202,9 @@ class GenAISpanProcessor(SpanProcessor):
     its cost; a call none of whose spans report usage is counted once, as unpriced, by the outermost.
     """
 
+    # Its work on a span is done in _on_ending (or, for SDKs without it, metrics only): on_end may come late.
+    late_on_end_ok = True
+
     def __init__(self, meters: GenAIMeters | MetersOnFirstUse, meter_provider: Any = None,
                  content: ContentSpanProcessor | None = None) -> None:
         self._meters = meters

@@ -36,6 +36,8 @@ _OPERATION = "db.operation.name"
 class DatabaseOperationDuration(SpanProcessor):
     """Records one ``db.client.operation.duration`` point per finished database CLIENT span."""
 
+    late_on_end_ok = True  # it skips SERVER spans, the only ones whose on_end is batched
+
     def __init__(self, meter_provider: metrics.MeterProvider | None = None) -> None:
         meter = metrics.get_meter("otel_distro.db", __version__, meter_provider)
         self.duration = meter.create_histogram(

@@ -1,19 +1,32 @@
-"""Recording the middleware's points (duration and body sizes) straight into the SDK's aggregations, while that
-fast path holds.
+"""Recording the middleware's points (duration and body sizes) straight into the SDK's aggregations, in batches,
+while that fast path holds.
 
 The fast path is :mod:`otel_distro._sdk_private.histogram_points`. Whatever could make the SDK do otherwise takes
 ``Histogram.record``: instruments or an SDK without the fields read there (checked once), a disabled instrument,
 readers added or removed since (the SDK replaces its storage map), a negative or non-finite amount, an attribute
 set not seen through the SDK first, more attribute sets than ``MAX_SETS``, and any failure of the fast path (which
 then stays off for the process).
+
+On the fast path a request's points wait, with the context and time they were recorded in, until ``BATCH`` of them
+are there or a reader collects (the SDK calls :meth:`HistogramPoints.flush` before it reads any aggregation):
+aggregating them together reloads the SDK's aggregation code and state once per batch instead of once per request
+(bench/server_cpu_breakdown.py). No reader ever sees a point late.
 """
 
 from __future__ import annotations
 
+import collections
+import threading
 from collections.abc import Sequence
+from time import time_ns
 from typing import Any
 
+from opentelemetry.context import get_current
+
+from otel_distro._internal_errors import report_internal_error
 from otel_distro._sdk_private import histogram_points as _seam
+
+BATCH = 128
 
 
 class HistogramPoints:
@@ -24,11 +37,33 @@ class HistogramPoints:
         self.direct = _seam.sdk_matches(histograms)
         self._sets: dict[Any, tuple[Any, list[list[Any]], bool]] = {}
         self._record_direct = _seam.RECORD
+        self._waiting: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._flushing = threading.Lock()
+        if self.direct:
+            _seam.call_before_collection(histograms, self.flush)
 
     def record(self, amounts: Sequence[float], key: Any, attributes: dict[str, Any]) -> None:
         """``histogram.record(amount, attributes)`` for each histogram and its amount, in order."""
         if self.direct:
-            self._record_direct(self.histograms, self._sets, amounts, key, attributes)
+            waiting = self._waiting
+            waiting.append((amounts, key, attributes, get_current(), time_ns()))
+            if len(waiting) >= BATCH:
+                self.flush(blocking=False)  # a collection may be at it already
         else:
             for histogram, amount in zip(self.histograms, amounts, strict=True):
                 histogram.record(amount, attributes)
+
+    def flush(self, blocking: bool = True) -> None:
+        """Aggregate the waiting points, oldest first."""
+        if not self._flushing.acquire(blocking):
+            return
+        try:
+            waiting, histograms, sets, record = self._waiting, self.histograms, self._sets, self._record_direct
+            while waiting:
+                amounts, key, attributes, context, now = waiting.popleft()
+                try:
+                    record(histograms, sets, amounts, key, attributes, context, now)
+                except Exception as err:  # the others go on
+                    report_internal_error("metrics.points", "a histogram point could not be recorded", err)
+        finally:
+            self._flushing.release()
