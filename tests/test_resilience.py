@@ -151,9 +151,9 @@ def test_configure_in_code_is_idempotent_and_flushes(receiver) -> None:
                           env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    # span processors: the batch exporter, the GenAI processor (content policy and metrics), the database
-    # durations: once each
-    assert report == {"same": True, "span_processors": 3, "bridges": 1, "service": "coded"}
+    # span processors: the SERVER spans' end batches, the batch exporter, the GenAI processor (content policy and
+    # metrics), the database durations: once each
+    assert report == {"same": True, "span_processors": 4, "bridges": 1, "service": "coded"}
     (span,) = receiver.spans()
     assert span.name == "work" and span.resource["service.name"] == "coded"
     (log,) = [l for l in receiver.logs() if l.body == "from code"]

@@ -123,10 +123,10 @@ def test_a_failing_batch_check_hands_each_span_on_at_once_and_is_reported_once(
     caplog.set_level(logging.WARNING, logger="otel_distro")
     rig = _Provider()
 
-    def changed_private_parts(self: seam.EndBatches) -> bool:
-        raise AttributeError("'SynchronousMultiSpanProcessor' object has no attribute '_span_processors'")
+    def changed_private_parts(self: seam.EndBatches, current: tuple) -> None:
+        raise AttributeError("'tuple' object has no attribute '_span_processors'")
 
-    monkeypatch.setattr(seam.EndBatches, "may_wait", changed_private_parts)
+    monkeypatch.setattr(seam.EndBatches, "check", changed_private_parts)
     rig.serve("/a", "/b")
     assert not rig.batches._waiting and not guard.active
     rig.provider.force_flush()

@@ -21,6 +21,7 @@ Private parts relied on: ``SynchronousMultiSpanProcessor`` (the provider's ``_ac
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import threading
 import weakref
@@ -69,30 +70,21 @@ class EndBatches(SpanProcessor):
         self.hand_on()
 
     # ---- the batching
-    def may_wait(self) -> bool:
-        """Whether every processor of the provider accepts a late ``on_end`` (checked again when they change)."""
-        current = self.processors._span_processors
-        if current is not self._checked:
-            self.hand_on()  # a processor added since gets the waiting spans first
-            self._checked = current
-            self._may_wait = bool(current) and current[0] is self and all(
-                type(processor) is BatchSpanProcessor or getattr(processor, "late_on_end_ok", False)
-                for processor in current[1:])
-        return self._may_wait and not self._stopping
+    def check(self, current: tuple[Any, ...]) -> None:
+        """Note whether every processor in ``current`` accepts a late ``on_end``."""
+        self.hand_on()  # a processor added since gets the waiting spans first
+        self._checked = current
+        self._may_wait = bool(current) and current[0] is self and all(
+            type(processor) is BatchSpanProcessor or getattr(processor, "late_on_end_ok", False)
+            for processor in current[1:])
 
-    def end(self, span: ReadableSpan) -> None:
-        """``on_end`` for ``span``: now, or with its batch."""
-        if not BATCHING(self):
-            self.processors.on_end(span)
-            return
-        waiting = self._waiting
-        waiting.append(span)
-        if len(waiting) >= BATCH:
-            self.hand_on(blocking=False)  # the thread may be at it already
-        elif not self._armed:
-            self._armed = True
-            self._start_thread()
-            self._due.set()
+    def arm(self) -> None:
+        """Have the thread hand the waiting spans on within FLUSH_SECONDS."""
+        self._armed = True
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="otel-distro-span-ends", daemon=True)
+            self._thread.start()
+        self._due.set()
 
     def hand_on(self, blocking: bool = True) -> None:
         """Make the waiting spans' ``on_end`` calls, oldest first."""
@@ -109,11 +101,6 @@ class EndBatches(SpanProcessor):
                                           "other spans go on", err)
         finally:
             self._handing_on.release()
-
-    def _start_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="otel-distro-span-ends", daemon=True)
-            self._thread.start()
 
     def _run(self) -> None:
         due, stop_wait = self._due, threading.Event()
@@ -135,39 +122,43 @@ class EndBatches(SpanProcessor):
 
 
 class _Deferring:
-    """What a SERVER span calls as its processor: the provider's processors, with ``on_end`` batched."""
+    """What a SERVER span calls as its processor: the provider's processors, with ``on_end`` batched (each call
+    goes straight where it is answered: no frame of its own)."""
 
-    __slots__ = ("_batches", "_processors")
+    __slots__ = ("_on_ending", "on_end", "on_start")
 
     def __init__(self, batches: EndBatches) -> None:
-        self._batches = batches
-        self._processors = batches.processors
-
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
-        self._processors.on_start(span, parent_context=parent_context)
-
-    def _on_ending(self, span: Any) -> None:
-        self._processors._on_ending(span)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        self._batches.end(span)
+        self.on_start = batches.processors.on_start
+        self._on_ending = batches.processors._on_ending
+        self.on_end = functools.partial(BATCHING, batches)
 
 
-def _batched(batches: EndBatches) -> bool:
-    return batches.may_wait()
+def _end_batched(batches: EndBatches, span: ReadableSpan) -> None:
+    current = batches.processors._span_processors
+    if current is not batches._checked:
+        batches.check(current)
+    if not batches._may_wait or batches._stopping:
+        batches.processors.on_end(span)
+        return
+    waiting = batches._waiting
+    waiting.append(span)
+    if len(waiting) >= BATCH:
+        batches.hand_on(blocking=False)  # the thread may be at it already
+    elif not batches._armed:
+        batches.arm()
 
 
-def _never(batches: EndBatches) -> bool:
-    return False
+def _end_now(batches: EndBatches, span: ReadableSpan) -> None:
+    batches.processors.on_end(span)
 
 
 def _sdk_has_processor_tuple() -> bool:
-    return isinstance(TracerProvider()._active_span_processor._span_processors, tuple)
+    return isinstance(SynchronousMultiSpanProcessor()._span_processors, tuple)
 
 
-def new_guards() -> tuple[FastPath[bool]]:
+def new_guards() -> tuple[FastPath[None]]:
     """The batching guard, probed against this SDK."""
-    batching = FastPath("span_end_batches", _batched, _never)
+    batching = FastPath("span_end_batches", _end_batched, _end_now)
     batching.probe(_sdk_has_processor_tuple)
     return (batching,)
 
@@ -179,7 +170,7 @@ def install(provider: TracerProvider) -> EndBatches | None:
     """Put :class:`EndBatches` first among ``provider``'s processors (before any other is added)."""
     if not BATCHING.active:
         return None
-    processors = provider._active_span_processor
+    processors = getattr(provider, "_active_span_processor", None)
     if type(processors) is not SynchronousMultiSpanProcessor or processors._span_processors:
         return None
     batches = EndBatches(processors)
