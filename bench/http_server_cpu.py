@@ -1,27 +1,30 @@
 """Server CPU per request under uvicorn, bare vs instrumented, with a keep-alive load.
 
-    python bench/http_server_cpu.py [--requests 5000] [--rounds 3] [--warmup 20000]
+    python bench/http_server_cpu.py [--requests 5000] [--rounds 3] [--warmup 20000] [--block 200]
 
 Variants (each a uvicorn process serving examples/fastapi_app on 127.0.0.1):
 bare; the upstream opentelemetry-distro with its defaults (OTLP over HTTP to a
 local test receiver); otel-distro with all signals at 100% sampling; otel-distro
-at 1% sampling. Each round starts one server per variant and drives them in
-lockstep: one keep-alive connection each, ``GET /items/1`` sent to every server
-in turn, a bounded number of times after a warm-up (--warmup requests each,
-default 20,000: steady state, past the one full garbage collection that start-up
-leaves owing). The figure is each server process's CPU time - every thread's,
-from the scheduler's nanosecond account (/proc/<pid>/task/*/schedstat), not the
-clock-tick sampled utime/stime - divided by its requests.
+at 1% sampling. Each round starts one server per variant and loads them in turn:
+one keep-alive connection each, ``GET /items/1`` sent ``--block`` times to one
+server before the next one's turn, until each has had --requests, after a
+warm-up (--warmup requests each, default 20,000: steady state, past the one full
+garbage collection that start-up leaves owing). The figure is each server
+process's CPU time - every thread's, from the scheduler's nanosecond account
+(/proc/<pid>/task/*/schedstat), not the clock-tick sampled utime/stime - divided
+by its requests.
 
-Why in lockstep: on a shared virtual machine the CPU a request costs drifts by
-a third within minutes (other tenants, caches). Servers measured one after the
-other each see a different machine, and the round's ratio moved from 0.98x to
-1.43x between rounds; servers measured request by request over the same seconds
-see the same machine, and the ratio held within +-1% while the bare server's own
-figure moved from 380 to 530 us. The absolute figures are those of a machine
-running several servers at once (colder caches than one server alone); the
-ratios are the measurement. Medians, their ratios to bare, and the median (and
-range) of each round's ratio to that round's bare server are printed.
+Why in turn: on a shared virtual machine the CPU a request costs drifts by a
+third within minutes (other tenants, caches). Servers loaded one after the other
+each see a different machine: one such run gave rounds from 0.98x to 1.43x. In
+turns of 200 requests (~0.1 s) every server sees the same machine and the
+rounds of a run agree within a few percent; a server still runs warm through
+its turn, as one serving a steady load does. ``--block 1`` (one request each in
+turn) agrees within 1% between rounds, but then every request finds its
+server's caches cold from the others' work: bare costs ~1.5x more, and the
+ratios are those of that machine (the upstream distro 2.4x instead of 2.7x).
+Medians, their ratios to bare, and the median (and range) of each round's ratio
+to that round's bare server are printed.
 """
 
 from __future__ import annotations
@@ -84,13 +87,13 @@ def variant_env(name: str, endpoint: str) -> tuple[list[str], dict[str, str]]:
     return prefix, env
 
 
-def run_variants(names: list[str], requests: int, endpoint: str, warmup: int) -> dict[str, float]:
+def run_variants(names: list[str], requests: int, endpoint: str, warmup: int, block: int) -> dict[str, float]:
     """One round: each variant's CPU µs per request, all served in lockstep."""
     servers = {}
     for name in names:
         prefix, env = variant_env(name, endpoint)
         servers[name] = ([*prefix, str(BIN / "uvicorn")], env)
-    return {name: figures[0] for name, figures in load_servers(servers, requests, warmup).items()}
+    return {name: figures[0] for name, figures in load_servers(servers, requests, warmup, block).items()}
 
 
 def start_server(name: str, launcher: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, int]:
@@ -125,15 +128,20 @@ def stop_server(server: subprocess.Popen) -> None:
         server.wait(5)
 
 
-def send_in_turn(connections: list[http.client.HTTPConnection], times: int) -> None:
-    for _ in range(times):
+def send_in_turn(connections: list[http.client.HTTPConnection], times: int, block: int) -> None:
+    """``times`` requests to each connection, ``block`` to one before the next one's turn."""
+    sent = 0
+    while sent < times:
+        size = min(block, times - sent)
         for connection in connections:
-            connection.request("GET", "/items/1")
-            connection.getresponse().read()
+            for _ in range(size):
+                connection.request("GET", "/items/1")
+                connection.getresponse().read()
+        sent += size
 
 
 def load_servers(servers: dict[str, tuple[list[str], dict[str, str]]], requests: int,
-                 warmup: int) -> dict[str, tuple[float, float]]:
+                 warmup: int, block: int = 1) -> dict[str, tuple[float, float]]:
     """Serve the example shop once per entry (name: launcher, environment) and load them in lockstep; per
     name, the CPU µs per measured request of all its threads and of its main (event-loop) thread."""
     started: dict[str, subprocess.Popen] = {}
@@ -146,9 +154,9 @@ def load_servers(servers: dict[str, tuple[list[str], dict[str, str]]], requests:
         # Warm-up past start-up's debts: the first full garbage collection after the
         # imports comes within the first ~10,000 requests once anything collects
         # (~75 ms, once), and would be charged to the measured requests otherwise.
-        send_in_turn(list(connections.values()), warmup)
+        send_in_turn(list(connections.values()), warmup, block)
         before = {name: thread_cpu(server.pid) for name, server in started.items()}
-        send_in_turn(list(connections.values()), requests)
+        send_in_turn(list(connections.values()), requests, block)
         after = {name: thread_cpu(server.pid) for name, server in started.items()}
     finally:
         for connection in connections.values():
@@ -175,12 +183,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=20000, help="requests before measuring")
+    parser.add_argument("--block", type=int, default=200, help="requests to one server before the next one's turn")
     args = parser.parse_args()
     variants = ["bare", "upstream-distro", "otel-distro", "otel-distro-1pct"]
     results: dict[str, list[float]] = {v: [] for v in variants}
     with OtlpTestReceiver() as receiver:
         for _ in range(args.rounds):
-            for name, figure in run_variants(variants, args.requests, receiver.endpoint, args.warmup).items():
+            for name, figure in run_variants(variants, args.requests, receiver.endpoint, args.warmup,
+                                                     args.block).items():
                 results[name].append(figure)
     bare = statistics.median(results["bare"])
     # Per round, each variant against the bare server of the same round: the

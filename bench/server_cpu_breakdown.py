@@ -1,16 +1,16 @@
 """Where the server CPU per request goes: the distro with one part switched off at a time, per thread.
 
-    python bench/server_cpu_breakdown.py [--requests 4000] [--rounds 4] [--warmup 5000]
+    python bench/server_cpu_breakdown.py [--requests 4000] [--rounds 4] [--warmup 5000] [--block 200]
                                          [--variants bare,full,span,log-bridge,...]
 
 The load of ``bench/http_server_cpu.py`` (the example shop under uvicorn, one keep-alive connection, OTLP/HTTP to
 the test receiver, all signals, 100% sampling), with parts switched off by ``bench/server_ablations.py``
 (``span``, ``span-processors``, ``histogram-points``, ``active-requests``, ``log-bridge``, ``middleware``;
 ``a+b`` switches both off), and exporters switched off by their variables (``no-trace-export``,
-``no-log-export``). Each round serves every variant in lockstep (see ``http_server_cpu.py``: the
-machine's drift cancels out of the differences). Per variant: the CPU µs per request of the main
-(event-loop) thread and of the other threads (exporters, log bridge), and what switching the part off saved
-against ``full`` - its cost.
+``no-log-export``). Each round serves every variant in turn, ``--block`` requests at a time (see
+``http_server_cpu.py``: the machine's drift cancels out of the differences). Per variant: the CPU µs per
+request of the main (event-loop) thread and of the other threads (exporters, log bridge), and what switching the
+part off saved against ``full`` - its cost.
 """
 
 from __future__ import annotations
@@ -47,13 +47,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=5000)
     parser.add_argument("--variants", default=DEFAULT_VARIANTS)
+    parser.add_argument("--block", type=int, default=200, help="requests to one server before the next one's turn")
     args = parser.parse_args()
     variants = args.variants.split(",")
     results: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
     with load.OtlpTestReceiver() as receiver:
         for _ in range(args.rounds):
             servers = {variant: launcher_and_env(variant, receiver.endpoint) for variant in variants}
-            for variant, figures in load.load_servers(servers, args.requests, args.warmup).items():
+            for variant, figures in load.load_servers(servers, args.requests, args.warmup,
+                                                             args.block).items():
                 results[variant].append(figures)
     medians = {v: (statistics.median(t for t, _ in r), statistics.median(m for _, m in r),
                    statistics.median(t - m for t, m in r)) for v, r in results.items()}
