@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,48 +27,19 @@ sys.path.insert(0, str(ROOT))
 
 from tests.otlp_test_receiver import OtlpTestReceiver  # noqa: E402 - the repo's own test receiver
 
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "bench"))
+from http_server_cpu import BIN, start_server, stop_server  # noqa: E402 - the benchmark next to this one
+
 VARIANTS = ("bare", "otel-distro")
 ENDPOINTS = ("sleep", "busy")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start(variant: str, endpoint: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update({"PYTHONPATH": str(ROOT), "OTEL_SERVICE_NAME": "latency",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_PYTHON_DISTRO": "otel_distro"})
     prefix = [] if variant == "bare" else [str(BIN / "opentelemetry-instrument")]
-    argv = [*prefix, str(BIN / "uvicorn"), "tests.apps.latency_app:app", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", "--no-access-log"]
-    with open(os.devnull, "wb") as devnull:
-        server = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=devnull, stderr=devnull,
-                                  start_new_session=True)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, port
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                stop(server)
-                raise RuntimeError(f"{variant} did not start") from None
-            time.sleep(0.1)
-
-
-def stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(5)
+    return start_server(variant, [*prefix, str(BIN / "uvicorn")], env, app="tests.apps.latency_app:app")
 
 
 def measure(port: int, path: str, requests: int) -> float:
@@ -102,7 +71,7 @@ def main() -> None:
                     for path in ENDPOINTS:
                         results[(variant, path)].append(measure(port, path, args.requests))
                 finally:
-                    stop(server)
+                    stop_server(server)
         spans = len(receiver.spans())
     print(f"{'endpoint':<10} {'bare ms':>9} {'otel-distro ms':>15} {'overhead':>9}")
     for path in ENDPOINTS:

@@ -96,10 +96,12 @@ def run_variants(names: list[str], requests: int, endpoint: str, warmup: int, bl
     return {name: figures[0] for name, figures in load_servers(servers, requests, warmup, block).items()}
 
 
-def start_server(name: str, launcher: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, int]:
-    """The example shop served by ``launcher`` (the uvicorn command, maybe behind a wrapper) on a free port."""
+def start_server(name: str, launcher: list[str], env: dict[str, str],
+                 app: str = "examples.fastapi_app.main:app") -> tuple[subprocess.Popen, int]:
+    """``app`` (the example shop unless named) served by ``launcher`` (the uvicorn command, maybe behind a
+    wrapper) on a free port, once it accepts connections."""
     port = free_port()
-    argv = [*launcher, "examples.fastapi_app.main:app", "--host", "127.0.0.1",
+    argv = [*launcher, app, "--host", "127.0.0.1",
             "--port", str(port), "--log-level", "warning", "--no-access-log"]
     with open(os.devnull, "wb") as devnull:
         server = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=devnull, stderr=devnull,
@@ -170,12 +172,6 @@ def load_servers(servers: dict[str, tuple[list[str], dict[str, str]]], requests:
         main = after[name].get(server.pid, 0.0) - before[name].get(server.pid, 0.0)
         figures[name] = (total / requests * 1e6, main / requests * 1e6)
     return figures
-
-
-def load_server(name: str, launcher: list[str], env: dict[str, str], requests: int,
-                warmup: int) -> tuple[float, float]:
-    """One server alone: CPU µs per measured request of all its threads and of its main thread."""
-    return load_servers({name: (launcher, env)}, requests, warmup)[name]
 
 
 def main() -> None:
