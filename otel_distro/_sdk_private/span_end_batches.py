@@ -30,7 +30,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from otel_distro._internal_errors import report_internal_error
+from otel_distro._batches import hand_on_each
 from otel_distro._sdk_private import FastPath
 
 BATCH = 128
@@ -88,19 +88,9 @@ class EndBatches(SpanProcessor):
 
     def hand_on(self, blocking: bool = True) -> None:
         """Make the waiting spans' ``on_end`` calls, oldest first."""
-        if not self._handing_on.acquire(blocking):
-            return
-        try:
-            waiting, processors = self._waiting, self.processors
-            while waiting:
-                span = waiting.popleft()
-                try:
-                    processors.on_end(span)
-                except Exception as err:  # one span's failure must not keep the others
-                    report_internal_error("spans.end_batch", "a span processor failed on a finished span; the "
-                                          "other spans go on", err)
-        finally:
-            self._handing_on.release()
+        hand_on_each(self._waiting, self._handing_on, self.processors.on_end, blocking=blocking,
+                     error_key="spans.end_batch",
+                     error_message="a span processor failed on a finished span; the other spans go on")
 
     def _run(self) -> None:
         due, stop_wait = self._due, threading.Event()

@@ -23,7 +23,7 @@ from typing import Any
 
 from opentelemetry.context import get_current
 
-from otel_distro._internal_errors import report_internal_error
+from otel_distro._batches import hand_on_each
 from otel_distro._sdk_private import histogram_points as _seam
 
 BATCH = 128
@@ -55,15 +55,6 @@ class HistogramPoints:
 
     def flush(self, blocking: bool = True) -> None:
         """Aggregate the waiting points, oldest first."""
-        if not self._flushing.acquire(blocking):
-            return
-        try:
-            waiting, histograms, sets, record = self._waiting, self.histograms, self._sets, self._record_direct
-            while waiting:
-                amounts, key, attributes, context, now = waiting.popleft()
-                try:
-                    record(histograms, sets, amounts, key, attributes, context, now)
-                except Exception as err:  # the others go on
-                    report_internal_error("metrics.points", "a histogram point could not be recorded", err)
-        finally:
-            self._flushing.release()
+        histograms, sets, record = self.histograms, self._sets, self._record_direct
+        hand_on_each(self._waiting, self._flushing, lambda point: record(histograms, sets, *point), blocking=blocking,
+                     error_key="metrics.points", error_message="a histogram point could not be recorded")
