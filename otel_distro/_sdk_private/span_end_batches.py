@@ -24,6 +24,7 @@ import collections
 import functools
 import os
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -53,13 +54,8 @@ class EndBatches(SpanProcessor):
         self.deferring = _Deferring(self)
         _live.add(self)
 
-    # ---- as one of the provider's processors: every span passes, nothing is done with it
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
-        pass
-
-    def on_end(self, span: ReadableSpan) -> None:
-        pass
-
+    # ---- as one of the provider's processors: every span passes (the base class's on_start and on_end do
+    # nothing with it); flushing and shutting down hand the waiting spans on first
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         self.hand_on()
         return True
@@ -93,13 +89,13 @@ class EndBatches(SpanProcessor):
                      error_message="a span processor failed on a finished span; the other spans go on")
 
     def _run(self) -> None:
-        due, stop_wait = self._due, threading.Event()
+        due = self._due
         while not self._stopping:
             due.wait()
             due.clear()
             if self._stopping:
                 return
-            stop_wait.wait(FLUSH_SECONDS)  # let the batch fill
+            time.sleep(FLUSH_SECONDS)  # let the batch fill
             self._armed = False  # before handing on: a span added from now on arms the next round
             self.hand_on()
 
@@ -168,22 +164,24 @@ def install(provider: TracerProvider) -> EndBatches | None:
     return batches
 
 
+_last: tuple[Any, Any] = (None, None)  # the provider's processors asked about last, and the answer
+
+
 def processor_for(tracer_processor: Any) -> Any:
     """What a SERVER span of a tracer whose processor is ``tracer_processor`` should call: the batching one
     when the provider has :class:`EndBatches` first, else the provider's processors themselves."""
-    last = _last
-    if last[0] is tracer_processor:
-        return last[1]
+    global _last
+    if _last[0] is tracer_processor:
+        return _last[1]
     chosen = tracer_processor
     current = getattr(tracer_processor, "_span_processors", None)
     if type(tracer_processor) is SynchronousMultiSpanProcessor and current and isinstance(current[0], EndBatches) \
             and current[0].processors is tracer_processor:
         chosen = current[0].deferring
-    globals()["_last"] = (tracer_processor, chosen)  # one provider serves almost every process
+    _last = (tracer_processor, chosen)  # one provider serves almost every process
     return chosen
 
 
-_last: tuple[Any, Any] = (None, None)
 _live: weakref.WeakSet[EndBatches] = weakref.WeakSet()
 
 
